@@ -1,0 +1,131 @@
+"""Organizations (tenants), the people they govern, and who may use the console and API."""
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Organization(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    # Incremented by every rule, membership, consent or terms change: a logged decision
+    # names the version it saw, so it can be re-evaluated against exactly that state.
+    policy_version = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.slug
+
+
+class Group(models.Model):
+    """An IdP group or department; policy is set per group."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="groups")
+    display_name = models.CharField(max_length=200)
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "display_name"], name="group_unique_name"),
+            models.UniqueConstraint(fields=["organization", "external_id"], condition=Q(external_id__isnull=False),
+                                    name="group_unique_external_id"),
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+
+class Account(models.Model):
+    """A governed person. Deactivation never deletes: the history stays attached."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="accounts")
+    user_name = models.CharField(max_length=254)
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    active = models.BooleanField(default=True)
+    groups = models.ManyToManyField(Group, through="AccountGroup", related_name="accounts")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user_name"], name="account_unique_user_name"),
+            models.UniqueConstraint(fields=["organization", "external_id"], condition=Q(external_id__isnull=False),
+                                    name="account_unique_external_id"),
+        ]
+        indexes = [models.Index(fields=["organization", "active"])]
+
+    def __str__(self):
+        return self.user_name
+
+
+class AccountGroup(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE)
+    group = models.ForeignKey(Group, on_delete=models.CASCADE)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "group"], name="account_group_unique")]
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    AUDITOR = "auditor", "Auditor"
+
+
+WRITER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+class Membership(models.Model):
+    """A console user's role in one organization."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="membership_unique")]
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in WRITER_ROLES
+
+
+class TokenScope(models.TextChoices):
+    API = "api", "REST API"
+    SCIM = "scim", "SCIM provisioning"
+
+
+class ApiToken(models.Model):
+    """A bearer token. Only its SHA-256 is stored: the token itself is shown once, at creation.
+
+    A token is 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+    """
+
+    PREFIX = "agc_"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=8, choices=TokenScope.choices)
+    digest = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12, help_text="The first characters, to tell tokens apart.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], condition=Q(revoked_at__isnull=True),
+                                               name="api_token_unique_live_name")]
+
+    @staticmethod
+    def digest_of(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def __str__(self):
+        return f"{self.organization.slug}/{self.name}"

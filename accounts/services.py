@@ -1,0 +1,206 @@
+"""Writes of the accounts app. Each service is one transaction that also records the change."""
+import secrets
+from collections import Counter
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit import services as audit
+from audit.actors import Actor
+from audit.models import EventKind
+
+from .models import Account, AccountGroup, ApiToken, Group, Membership, Organization
+
+ACCOUNT_FIELDS = ("user_name", "external_id", "display_name", "email", "active")
+GROUP_FIELDS = ("display_name", "external_id")
+
+
+def bump_policy_version(organization: Organization) -> int:
+    """Count one more change to what decisions depend on; returns the new version."""
+    Organization.objects.filter(pk=organization.pk).update(policy_version=F("policy_version") + 1)
+    organization.policy_version = Organization.objects.values_list("policy_version", flat=True).get(
+        pk=organization.pk)
+    return organization.policy_version
+
+
+@transaction.atomic
+def create_organization(*, slug: str, name: str, actor: Actor) -> Organization:
+    if Organization.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"An organization '{slug}' exists already."})
+    organization = Organization.objects.create(slug=slug, name=name)
+    audit.record(organization=organization, kind=EventKind.ORGANIZATION_CREATED, actor=actor,
+                 payload={"slug": slug, "name": name})
+    return organization
+
+
+def group_state(group: Group) -> dict:
+    return {"id": group.pk, "display_name": group.display_name, "external_id": group.external_id}
+
+
+def account_state(account: Account, group_ids=None) -> dict:
+    state = {name: getattr(account, name) for name in ACCOUNT_FIELDS}
+    state["id"] = account.pk
+    state["groups"] = sorted(group_ids if group_ids is not None else
+                             account.groups.values_list("pk", flat=True))
+    return state
+
+
+def _check_unique(model, organization, field_name, value, exclude_pk=None):
+    if value in (None, ""):
+        return
+    clash = model.objects.filter(organization=organization, **{field_name: value}).exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ValidationError({field_name: f"'{value}' is taken in this organization."})
+
+
+def _check_groups(organization, groups):
+    foreign = [group.pk for group in groups if group.organization_id != organization.pk]
+    if foreign:
+        raise ValidationError({"groups": "Not found in this organization."})
+
+
+@transaction.atomic
+def create_group(*, organization: Organization, actor: Actor, display_name: str,
+                 external_id: str | None = None) -> Group:
+    _check_unique(Group, organization, "display_name", display_name)
+    _check_unique(Group, organization, "external_id", external_id)
+    group = Group.objects.create(organization=organization, display_name=display_name, external_id=external_id)
+    audit.record(organization=organization, kind=EventKind.GROUP_CREATED, actor=actor,
+                 payload={"after": group_state(group)})
+    return group
+
+
+@transaction.atomic
+def update_group(*, group: Group, actor: Actor, **changes) -> Group:
+    group = Group.objects.select_for_update().get(pk=group.pk)
+    before = group_state(group)
+    for name, value in changes.items():
+        if name not in GROUP_FIELDS:
+            raise ValidationError({name: "Cannot be changed."})
+        if name in ("display_name", "external_id"):
+            _check_unique(Group, group.organization, name, value, exclude_pk=group.pk)
+        setattr(group, name, value)
+    after = group_state(group)
+    if after != before:
+        group.save()
+        audit.record(organization=group.organization, kind=EventKind.GROUP_CHANGED, actor=actor,
+                     payload={"before": before, "after": after})
+    return group
+
+
+@transaction.atomic
+def create_account(*, organization: Organization, actor: Actor, user_name: str, email: str = "",
+                   display_name: str = "", external_id: str | None = None, active: bool = True,
+                   groups=()) -> Account:
+    _check_unique(Account, organization, "user_name", user_name)
+    _check_unique(Account, organization, "external_id", external_id)
+    groups = list(groups)
+    _check_groups(organization, groups)
+    account = Account.objects.create(organization=organization, user_name=user_name, email=email,
+                                     display_name=display_name, external_id=external_id, active=active)
+    AccountGroup.objects.bulk_create([AccountGroup(account=account, group=group) for group in groups])
+    if groups:
+        bump_policy_version(organization)
+    audit.record(organization=organization, kind=EventKind.ACCOUNT_PROVISIONED, actor=actor,
+                 subject_account=account, payload={"after": account_state(account, [g.pk for g in groups])})
+    return account
+
+
+@transaction.atomic
+def create_accounts(*, organization: Organization, actor: Actor, accounts: list[dict]) -> list[Account]:
+    """Provision many accounts at once (bulk inserts), each audited like a single one.
+
+    Each item holds the fields of `create_account`, with `groups` a list of Group objects.
+    """
+    user_names = [item["user_name"] for item in accounts]
+    taken = set(Account.objects.filter(organization=organization, user_name__in=user_names)
+                .values_list("user_name", flat=True))
+    duplicates = sorted(taken | {name for name, n in Counter(user_names).items() if n > 1})
+    if duplicates:
+        raise ValidationError({"user_name": f"Taken or repeated: {', '.join(duplicates[:10])}."})
+    _check_groups(organization, [group for item in accounts for group in item.get("groups", ())])
+    rows = [Account(organization=organization, **{k: v for k, v in item.items() if k != "groups"})
+            for item in accounts]
+    created = Account.objects.bulk_create(rows, batch_size=1000)
+    if not all(account.pk for account in created):  # backends without RETURNING
+        by_name = dict(Account.objects.filter(organization=organization, user_name__in=user_names)
+                       .values_list("user_name", "pk"))
+        for account in created:
+            account.pk = by_name[account.user_name]
+    links = [AccountGroup(account=account, group=group)
+             for account, item in zip(created, accounts) for group in item.get("groups", ())]
+    AccountGroup.objects.bulk_create(links, batch_size=1000)
+    if links:
+        bump_policy_version(organization)
+    audit.record_many(organization=organization, kind=EventKind.ACCOUNT_PROVISIONED, actor=actor, entries=[
+        (account, {"after": account_state(account, [g.pk for g in item.get("groups", ())])})
+        for account, item in zip(created, accounts)])
+    return created
+
+
+@transaction.atomic
+def update_account(*, account: Account, actor: Actor, groups=None, **changes) -> Account:
+    """Change an account's attributes and, when `groups` is given, replace its group memberships."""
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    organization = account.organization
+    before = account_state(account)
+    for name, value in changes.items():
+        if name not in ACCOUNT_FIELDS:
+            raise ValidationError({name: "Cannot be changed."})
+        if name in ("user_name", "external_id"):
+            _check_unique(Account, organization, name, value, exclude_pk=account.pk)
+        setattr(account, name, value)
+    group_ids = before["groups"]
+    if groups is not None:
+        groups = list(groups)
+        _check_groups(organization, groups)
+        group_ids = sorted(group.pk for group in groups)
+        AccountGroup.objects.filter(account=account).exclude(group_id__in=group_ids).delete()
+        AccountGroup.objects.bulk_create([AccountGroup(account=account, group_id=pk) for pk in group_ids
+                                          if pk not in before["groups"]])
+    after = account_state(account, group_ids)
+    if after == before:
+        return account
+    account.save()
+    if after["groups"] != before["groups"]:
+        bump_policy_version(organization)
+    kind = (EventKind.ACCOUNT_DEACTIVATED if before["active"] and not after["active"]
+            else EventKind.ACCOUNT_CHANGED)
+    audit.record(organization=organization, kind=kind, actor=actor, subject_account=account,
+                 payload={"before": before, "after": after})
+    return account
+
+
+@transaction.atomic
+def add_membership(*, organization: Organization, user, role: str, actor: Actor) -> Membership:
+    membership, _ = Membership.objects.update_or_create(user=user, organization=organization,
+                                                        defaults={"role": role})
+    audit.record(organization=organization, kind=EventKind.MEMBERSHIP_CHANGED, actor=actor,
+                 payload={"user": user.get_username(), "role": role})
+    return membership
+
+
+@transaction.atomic
+def create_api_token(*, organization: Organization, name: str, scope: str, actor: Actor) -> tuple[ApiToken, str]:
+    """Create a token; returns it with the only copy of its secret, which is never stored."""
+    if ApiToken.objects.filter(organization=organization, name=name, revoked_at__isnull=True).exists():
+        raise ValidationError({"name": f"A live token named '{name}' exists already."})
+    raw = ApiToken.PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(organization=organization, name=name, scope=scope,
+                                    digest=ApiToken.digest_of(raw), hint=raw[:10])
+    audit.record(organization=organization, kind=EventKind.TOKEN_CREATED, actor=actor,
+                 payload={"token": token.pk, "name": name, "scope": scope, "hint": token.hint})
+    return token, raw
+
+
+@transaction.atomic
+def revoke_api_token(*, token: ApiToken, actor: Actor) -> ApiToken:
+    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit.record(organization=token.organization, kind=EventKind.TOKEN_REVOKED, actor=actor,
+                     payload={"token": token.pk, "name": token.name, "scope": token.scope})
+    return token

@@ -1,0 +1,17 @@
+from django.contrib.auth.signals import user_logged_in
+from django.db import transaction
+from django.dispatch import receiver
+
+from audit import services as audit
+from audit.actors import user_actor
+from audit.models import EventKind
+
+from .models import Membership
+
+
+@receiver(user_logged_in)
+def record_console_login(sender, request, user, **kwargs):
+    with transaction.atomic():
+        for membership in Membership.objects.filter(user=user).select_related("organization"):
+            audit.record(organization=membership.organization, kind=EventKind.CONSOLE_LOGIN,
+                         actor=user_actor(user), payload={"role": membership.role})

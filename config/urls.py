@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from config.api import api_not_found
+from accounts.api.views import AccountViewSet, GroupViewSet
+from governance.api.views import CatalogView, PolicyRuleViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("groups", GroupViewSet, basename="group")
+router.register("accounts", AccountViewSet, basename="account")
+router.register("policy-rules", PolicyRuleViewSet, basename="policyrule")
+
+api_v1 = [
+    path("catalog/", CatalogView.as_view(), name="catalog"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # Unknown API paths answer problem+json, in DEBUG too.
+    re_path(r"^(api|scim)/", api_not_found),
+    path("admin/", admin.site.urls),
+    path("", include("accounts.urls")),
+]
+
+handler404 = "config.views.not_found"
+handler500 = "config.views.server_error"
