@@ -1,0 +1,68 @@
+import pytest
+from rest_framework.test import APIClient
+
+from accounts import services as accounts
+from audit.actors import SYSTEM
+
+from .factories import MembershipFactory, OrganizationFactory
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrganizationFactory(slug="globex", name="Globex")
+
+
+def token_client(organization, scope="api"):
+    _, raw = accounts.create_api_token(organization=organization, name=f"test-{scope}", scope=scope, actor=SYSTEM)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def api(org):
+    """An API client holding an `api` token of `org`."""
+    return token_client(org)
+
+
+@pytest.fixture
+def other_api(other_org):
+    return token_client(other_org)
+
+
+def session_client(organization, role):
+    membership = MembershipFactory(organization=organization, role=role)
+    client = APIClient()
+    client.force_login(membership.user)
+    return client
+
+
+@pytest.fixture
+def admin_session(org):
+    return session_client(org, "admin")
+
+
+@pytest.fixture
+def auditor_session(org):
+    return session_client(org, "auditor")
+
+
+def services_configured() -> bool:
+    from django.conf import settings
+    return settings.USING_POSTGRES and bool(settings.CELERY_BROKER_URL)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Service tests run on PostgreSQL + Redis; elsewhere they skip, except in CI where they must run."""
+    import os
+    if services_configured() or os.environ.get("CI") == "true":
+        return
+    skip = pytest.mark.skip(reason="needs DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://...")
+    for item in items:
+        if "services" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,53 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from accounts.models import Account, AccountGroup, Group, Membership, Organization
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    slug = factory.Sequence(lambda n: f"org-{n}")
+    name = factory.Sequence(lambda n: f"Organization {n}")
+
+
+class GroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Group
+
+    organization = factory.SubFactory(OrganizationFactory)
+    display_name = factory.Sequence(lambda n: f"Group {n}")
+
+
+class AccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Account
+        skip_postgeneration_save = True
+
+    organization = factory.SubFactory(OrganizationFactory)
+    user_name = factory.Sequence(lambda n: f"person{n}@example.test")
+    email = factory.LazyAttribute(lambda a: a.user_name)
+    display_name = factory.Sequence(lambda n: f"Person {n}")
+
+    @factory.post_generation
+    def groups(self, create, extracted, **kwargs):
+        for group in extracted or ():
+            AccountGroup.objects.create(account=self, group=group)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+
+    username = factory.Sequence(lambda n: f"user{n}@example.test")
+    password = factory.django.Password("correct horse battery")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    organization = factory.SubFactory(OrganizationFactory)
+    role = "admin"

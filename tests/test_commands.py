@@ -1,0 +1,72 @@
+"""The management commands a newcomer and an operator type."""
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from accounts.models import Account, AccountGroup, ApiToken, Group, Organization
+from governance.models import PolicyRule
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_create_org_and_a_token_printed_alone_on_the_last_line(client):
+    run("create_org", "--slug", "acme", "--name", "Acme Corp")
+    out, _ = run("create_api_token", "--org", "acme", "--name", "ci", "--scope", "api")
+    raw = out.strip().splitlines()[-1]
+    assert raw.startswith("agc_") and " " not in raw
+    assert ApiToken.objects.get(name="ci").digest == ApiToken.digest_of(raw)
+    assert client.get("/api/v1/catalog/", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+
+
+def test_create_org_refuses_a_taken_slug():
+    run("create_org", "--slug", "acme", "--name", "Acme")
+    with pytest.raises(CommandError, match="exists already"):
+        run("create_org", "--slug", "acme", "--name", "Acme again")
+
+
+def test_create_api_token_for_an_unknown_org_fails():
+    with pytest.raises(CommandError, match="No organization"):
+        run("create_api_token", "--org", "nope", "--name", "x", "--scope", "api")
+
+
+def test_demo_seeds_the_story_and_running_it_twice_duplicates_nothing():
+    out, _ = run("demo", "--no-serve")
+    organization = Organization.objects.get(slug="acme")
+    counts = (Account.objects.count(), Group.objects.count(), PolicyRule.objects.count(), AccountGroup.objects.count())
+    assert 1900 <= counts[0] <= 2100 and counts[1] == 12
+    assert PolicyRule.objects.filter(organization=organization, scope="organization", locked=True).exists()
+    assert PolicyRule.objects.filter(organization=organization, scope="account").count() >= 3
+    assert "Console (admin)" in out and "API token" in out
+
+    run("demo", "--no-serve")
+    assert (Account.objects.count(), Group.objects.count(), PolicyRule.objects.count(),
+            AccountGroup.objects.count()) == counts
+    assert ApiToken.objects.filter(name="demo", revoked_at__isnull=True).count() == 1
+
+
+def test_production_refuses_to_start_without_a_secret():
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True,
+                            env={**env, "DJANGO_ENV": "production", "ALLOWED_HOSTS": "console.example"})
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "DJANGO_ENV": "production", "ALLOWED_HOSTS": "console.example",
+                                 "SECRET_KEY": "x" * 20 + "-production-secret-of-sufficient-length-" + "y" * 20})
+    assert result.returncode == 0, result.stdout + result.stderr
