@@ -1,6 +1,8 @@
 """The outbox: every state change writes one row here in its own transaction; workers chain them."""
 from django.db import models
 
+from .chain import GENESIS_HASH
+
 
 class EventKind(models.TextChoices):
     ORGANIZATION_CREATED = "organization.created"
@@ -36,3 +38,77 @@ class OutboxEntry(models.Model):
     class Meta:
         indexes = [models.Index(fields=["organization", "id"])]
         verbose_name_plural = "outbox entries"
+
+
+class ChainHead(models.Model):
+    """The last link of an organization's chain. Its row lock makes one writer at a time per organization."""
+
+    organization = models.OneToOneField("accounts.Organization", on_delete=models.PROTECT, primary_key=True,
+                                        related_name="+")
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class AuditEvent(models.Model):
+    """One link of the chain. Never updated, never deleted (a database trigger refuses both).
+
+    `body` is the canonical JSON of the event (docs/audit-chain.md) and is what the hash covers:
+    hash = SHA-256(prev_hash || body). The other columns are projections of it for filtering;
+    verification checks that they agree with the body.
+    """
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    seq = models.BigIntegerField()
+    kind = models.CharField(max_length=48)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField()
+    actor_kind = models.CharField(max_length=16)
+    actor_name = models.CharField(max_length=200)
+    subject_account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="+")
+    outbox_id = models.BigIntegerField(unique=True, help_text="The outbox row it came from: chained once.")
+    body = models.TextField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "seq"], name="audit_event_unique_seq")]
+        indexes = [
+            models.Index(fields=["organization", "kind", "seq"]),
+            models.Index(fields=["organization", "subject_account", "seq"]),
+            models.Index(fields=["organization", "occurred_at"]),
+        ]
+
+
+class SigningKey(models.Model):
+    """A public key that has signed digests. Kept after rotation so old digests still verify."""
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    algorithm = models.CharField(max_length=16)
+    public_key_pem = models.TextField()
+    first_used_at = models.DateTimeField(auto_now_add=True)
+
+
+class AuditDigest(models.Model):
+    """A signed statement of an organization's chain head at the end of a period.
+
+    Digests chain too: each carries the previous digest's signature. One is written even for
+    a period without events, so a missing period shows.
+    """
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    period_start = models.DateTimeField(null=True)
+    period_end = models.DateTimeField()
+    first_seq = models.BigIntegerField(null=True)
+    last_seq = models.BigIntegerField()
+    event_count = models.BigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    algorithm = models.CharField(max_length=16)
+    key_fingerprint = models.CharField(max_length=64)
+    previous_signature = models.TextField(blank=True)
+    signature = models.TextField()
+    body = models.TextField(help_text="The canonical JSON that was signed.")
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "period_end"])]

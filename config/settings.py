@@ -135,6 +135,42 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+
+
+def _dev_signing_key() -> str:
+    """An Ed25519 key generated once per checkout for signing audit digests in development."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = VAR_DIR / "audit-signing-key.pem"
+    if not path.exists():
+        VAR_DIR.mkdir(exist_ok=True)
+        path.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        path.chmod(0o600)
+    return path.read_text()
+
+
+# Audit trail: the Ed25519 key that signs digests (PEM text, or a file holding it).
+AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="").replace("\\n", "\n")
+if not AUDIT_SIGNING_KEY and env("AUDIT_SIGNING_KEY_FILE", default=""):
+    AUDIT_SIGNING_KEY = Path(env("AUDIT_SIGNING_KEY_FILE")).read_text()
+if not AUDIT_SIGNING_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured("DJANGO_ENV=production needs AUDIT_SIGNING_KEY or AUDIT_SIGNING_KEY_FILE.")
+    AUDIT_SIGNING_KEY = _dev_signing_key()
+AUDIT_DIGEST_MINUTES = env.int("AUDIT_DIGEST_MINUTES", default=60)
+# The sweep re-drives outbox rows whose task was lost (broker down, worker killed).
+AUDIT_SWEEP_SECONDS = env.float("AUDIT_SWEEP_SECONDS", default=30)
+AUDIT_SWEEP_AFTER_SECONDS = env.float("AUDIT_SWEEP_AFTER_SECONDS", default=60)
+AUDIT_DRAIN_BATCH = env.int("AUDIT_DRAIN_BATCH", default=2000)
+
+CELERY_BEAT_SCHEDULE = {
+    "audit-sweep-outbox": {"task": "audit.tasks.sweep_outbox", "schedule": AUDIT_SWEEP_SECONDS},
+    "audit-write-digests": {"task": "audit.tasks.write_digests", "schedule": AUDIT_DIGEST_MINUTES * 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.BearerTokenAuthentication",

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from config.api import api_not_found
 from accounts.api.views import AccountViewSet, GroupViewSet
+from audit.api.views import AuditEventViewSet
 from governance.api.views import CatalogView, PolicyRuleViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -12,6 +13,7 @@ router.include_root_view = False
 router.register("groups", GroupViewSet, basename="group")
 router.register("accounts", AccountViewSet, basename="account")
 router.register("policy-rules", PolicyRuleViewSet, basename="policyrule")
+router.register("audit-events", AuditEventViewSet, basename="auditevent")
 
 api_v1 = [
     path("catalog/", CatalogView.as_view(), name="catalog"),

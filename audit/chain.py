@@ -1,0 +1,98 @@
+"""The hash chain's format and its verification, as pure functions (docs/audit-chain.md).
+
+Both the database verifier and the offline export verifier use these, so an auditor's copy is
+checked by exactly the code that checks the live chain.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import orjson
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(value) -> str:
+    """UTF-8 JSON, object keys sorted, no insignificant whitespace, non-ASCII left as is."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def iso(instant: datetime) -> str:
+    """An instant as the chain writes it: UTC, microseconds, a 'Z'."""
+    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_body(*, organization_id: int, seq: int, kind: str, occurred_at: datetime, recorded_at: datetime,
+               actor: Mapping, subject_account: int | None, payload: Mapping) -> str:
+    return canonical_json({
+        "organization": organization_id, "seq": seq, "kind": kind, "occurred_at": iso(occurred_at),
+        "recorded_at": iso(recorded_at), "actor": actor, "subject_account": subject_account, "payload": payload,
+    })
+
+
+def link_hash(prev_hash: str, body: str) -> str:
+    """hash = hex(SHA-256(prev_hash as ASCII hex || body as UTF-8))."""
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+@dataclass
+class Verification:
+    valid: bool = True
+    events_checked: int = 0
+    first_invalid_seq: int | None = None
+    problem: str = ""
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    notes: list[str] = field(default_factory=list)
+
+    def fail(self, seq: int | None, problem: str) -> Verification:
+        if self.valid:
+            self.valid, self.first_invalid_seq, self.problem = False, seq, problem
+        return self
+
+    def as_dict(self) -> dict:
+        return {"valid": self.valid, "events_checked": self.events_checked,
+                "first_invalid_seq": self.first_invalid_seq, "problem": self.problem,
+                "head_seq": self.head_seq, "head_hash": self.head_hash}
+
+
+def verify_links(rows: Iterable[tuple], *, organization_id: int | None = None,
+                 anchors: Mapping[int, str] | None = None) -> Verification:
+    """Walk a chain in seq order and stop at the first broken link.
+
+    Each row is (seq, prev_hash, hash, body) and may carry projections after them:
+    (kind, occurred_at, subject_account_id), which must agree with the body.
+    `anchors` maps a seq to the hash a signed digest states for it.
+    """
+    result = Verification()
+    anchors = anchors or {}
+    expected_prev, expected_seq = GENESIS_HASH, 1
+    loads, sha256 = orjson.loads, hashlib.sha256
+    for row in rows:
+        seq, prev_hash, digest, body = row[0], row[1], row[2], row[3]
+        if seq != expected_seq:
+            return result.fail(expected_seq, f"seq {expected_seq} is missing (found {seq})")
+        if prev_hash != expected_prev:
+            return result.fail(seq, "prev_hash does not name the previous event's hash")
+        if sha256((prev_hash + body).encode()).hexdigest() != digest:
+            return result.fail(seq, "hash does not match the event's content")
+        event = loads(body)
+        if event["seq"] != seq or (organization_id is not None and event["organization"] != organization_id):
+            return result.fail(seq, "the event's seq or organization differs from its position")
+        if len(row) > 4:
+            kind, occurred_at, subject_account_id = row[4], row[5], row[6]
+            if (kind != event["kind"] or subject_account_id != event["subject_account"]
+                    or occurred_at != datetime.fromisoformat(event["occurred_at"])):
+                return result.fail(seq, "a column differs from the hashed content (kind, occurred_at or account)")
+        if seq in anchors and anchors[seq] != digest:
+            return result.fail(seq, "differs from the head hash a signed digest states")
+        expected_prev, expected_seq = digest, seq + 1
+        result.events_checked += 1
+    result.head_seq, result.head_hash = expected_seq - 1, expected_prev
+    missing = [seq for seq in anchors if seq >= expected_seq and seq > 0]
+    if missing:
+        return result.fail(expected_seq, f"a signed digest covers up to seq {max(missing)}, which is missing")
+    return result
