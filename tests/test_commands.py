@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from audit.signing import generate_private_pem
 from accounts.models import Account, AccountGroup, ApiToken, Group, Organization
 from governance.models import PolicyRule
 
@@ -68,5 +69,6 @@ def test_production_settings_pass_the_deploy_check():
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "DJANGO_ENV": "production", "ALLOWED_HOSTS": "console.example",
-                                 "SECRET_KEY": "x" * 20 + "-production-secret-of-sufficient-length-" + "y" * 20})
+                                 "SECRET_KEY": "x" * 20 + "-production-secret-of-sufficient-length-" + "y" * 20,
+                                 "AUDIT_SIGNING_KEY": generate_private_pem()})
     assert result.returncode == 0, result.stdout + result.stderr

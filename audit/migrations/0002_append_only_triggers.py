@@ -16,7 +16,7 @@ $$ LANGUAGE plpgsql;
 def install(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_FUNCTION)
+        schema_editor.execute(POSTGRES_FUNCTION, params=None)  # no placeholders: % is literal here
         for table in TABLES:
             schema_editor.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                                   f"FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();")

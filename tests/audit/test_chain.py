@@ -1,0 +1,233 @@
+"""The chain as an auditor relies on it: complete, linear, append-only, verifiable offline."""
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, transaction
+
+from accounts import services as accounts
+from audit import services as audit
+from audit.actors import SYSTEM
+from audit.models import AuditDigest, AuditEvent, ChainHead, OutboxEntry
+from audit.selectors import export_chain, verify_chain
+from audit.verification import verify_export
+
+from ..factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def record_changes(org, n):
+    with transaction.atomic():
+        audit.record_many(organization=org, kind="account.changed", actor=SYSTEM,
+                          entries=[(None, {"n": i, "name": "Zoë"}) for i in range(n)])
+
+
+@pytest.mark.django_db(transaction=True)  # outside the test's own wrapping transaction
+def test_record_refuses_to_run_outside_a_transaction(org):
+    with pytest.raises(audit.NotInTransaction):
+        audit.record(organization=org, kind="policy.changed", actor=SYSTEM, payload={})
+
+
+def test_a_change_that_rolls_back_leaves_no_record(org):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        accounts.create_group(organization=org, actor=SYSTEM, display_name="Ghosts")
+        raise RuntimeError("the request failed after the write")
+    assert not OutboxEntry.objects.filter(kind="group.created").exists()
+
+
+def test_drain_chains_every_row_once_in_order(org):
+    record_changes(org, 25)
+    assert audit.drain_outbox(org.pk, batch_size=10) == 25
+    assert audit.drain_outbox(org.pk) == 0  # a second run finds nothing to do
+    events = list(AuditEvent.objects.filter(organization=org).order_by("seq"))
+    assert [e.seq for e in events] == list(range(1, 26))
+    assert [json.loads(e.body)["payload"]["n"] for e in events] == list(range(25))
+    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:]))
+    assert not OutboxEntry.objects.exists()
+    assert ChainHead.objects.get(organization=org).seq == 25
+    assert verify_chain(org).valid
+
+
+def test_each_organization_has_its_own_chain(org, other_org):
+    record_changes(org, 3)
+    record_changes(other_org, 2)
+    audit.drain_outbox(org.pk)
+    audit.drain_outbox(other_org.pk)
+    assert list(AuditEvent.objects.filter(organization=other_org).values_list("seq", flat=True)) == [1, 2]
+    assert verify_chain(org).valid and verify_chain(other_org).valid
+
+
+class TestAppendOnly:
+    @pytest.fixture
+    def chained(self, org):
+        record_changes(org, 5)
+        audit.drain_outbox(org.pk)
+        return org
+
+    def test_update_is_refused(self, chained):
+        with pytest.raises(DatabaseError), transaction.atomic():
+            AuditEvent.objects.filter(organization=chained, seq=3).update(kind="flow.permitted")
+        assert AuditEvent.objects.get(organization=chained, seq=3).kind == "account.changed"
+
+    def test_delete_is_refused(self, chained):
+        with pytest.raises(DatabaseError), transaction.atomic():
+            AuditEvent.objects.filter(organization=chained, seq=5).delete()
+        assert AuditEvent.objects.filter(organization=chained).count() == 5
+
+
+def behind_the_triggers_back(sql, params):
+    """Change audit rows as an attacker with the table owner's rights would: triggers off."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")  # a superuser skips ordinary triggers
+            cursor.execute(sql, params)
+            cursor.execute("SET session_replication_role = origin")
+        else:
+            cursor.execute("DROP TRIGGER audit_auditevent_no_update")
+            cursor.execute("DROP TRIGGER audit_auditevent_no_delete")
+            cursor.execute(sql, params)
+
+
+class TestTamperDetection:
+    @pytest.fixture
+    def chained(self, org):
+        record_changes(org, 10)
+        audit.drain_outbox(org.pk)
+        audit.write_digest(org)
+        return org
+
+    def verify(self, org):
+        out = StringIO()
+        with pytest.raises(CommandError):
+            call_command("verify_audit_chain", "--org", org.slug, stdout=out)
+        return out.getvalue()
+
+    def test_an_edited_body_is_found_with_its_seq(self, chained):
+        event = AuditEvent.objects.get(organization=chained, seq=4)
+        behind_the_triggers_back("UPDATE audit_auditevent SET body = %s WHERE id = %s",
+                                 [event.body.replace('"n":3', '"n":33'), event.pk])
+        assert "INVALID at seq 4" in self.verify(chained)
+
+    def test_an_edited_filter_column_is_found(self, chained):
+        event = AuditEvent.objects.get(organization=chained, seq=6)
+        behind_the_triggers_back("UPDATE audit_auditevent SET kind = %s WHERE id = %s", ["flow.permitted", event.pk])
+        result = verify_chain(chained)
+        assert (result.valid, result.first_invalid_seq) == (False, 6)
+
+    def test_a_deleted_event_is_found(self, chained):
+        behind_the_triggers_back("DELETE FROM audit_auditevent WHERE organization_id = %s AND seq = 7", [chained.pk])
+        assert "INVALID at seq 7" in self.verify(chained)
+
+    def test_a_cut_off_tail_is_found_through_the_signed_digest(self, chained):
+        behind_the_triggers_back("DELETE FROM audit_auditevent WHERE organization_id = %s AND seq > 8", [chained.pk])
+        ChainHead.objects.filter(organization=chained).update(seq=8, hash=AuditEvent.objects.get(
+            organization=chained, seq=8).hash)
+        result = verify_chain(chained)
+        assert not result.valid and result.first_invalid_seq == 9
+
+    def test_a_valid_chain_verifies(self, chained):
+        out = StringIO()
+        call_command("verify_audit_chain", "--org", chained.slug, stdout=out)
+        assert "valid, 10 events checked" in out.getvalue()
+
+
+class TestDigests:
+    def test_digests_chain_and_an_empty_period_still_gets_one(self, org):
+        record_changes(org, 4)
+        audit.drain_outbox(org.pk)
+        first = audit.write_digest(org)
+        empty = audit.write_digest(org)
+        assert (first.first_seq, first.last_seq, first.event_count) == (1, 4, 4)
+        assert (empty.first_seq, empty.last_seq, empty.event_count) == (None, 4, 0)
+        assert empty.previous_signature == first.signature and empty.period_start == first.period_end
+        statement = json.loads(empty.body)
+        assert statement["organization_slug"] == org.slug and statement["algorithm"] == "Ed25519"
+
+    def test_a_rotated_key_still_verifies_old_digests(self, org, settings):
+        from audit.signing import generate_private_pem
+        record_changes(org, 2)
+        audit.drain_outbox(org.pk)
+        old = audit.write_digest(org)
+        settings.AUDIT_SIGNING_KEY = generate_private_pem()
+        record_changes(org, 2)
+        audit.drain_outbox(org.pk)
+        new = audit.write_digest(org)
+        assert old.key_fingerprint != new.key_fingerprint
+        assert verify_chain(org).valid
+
+    def test_the_digest_task_signs_every_organization(self, org, other_org):
+        from audit.tasks import write_digests
+        record_changes(org, 1)
+        assert write_digests.apply().get() == 2
+        assert AuditDigest.objects.get(organization=org).last_seq == 1
+        assert AuditDigest.objects.get(organization=other_org).event_count == 0
+
+
+class TestExport:
+    @pytest.fixture
+    def exported(self, org, tmp_path):
+        AccountFactory(organization=org)
+        record_changes(org, 12)
+        audit.drain_outbox(org.pk)
+        audit.write_digest(org)
+        export_chain(org, tmp_path)
+        return tmp_path
+
+    def test_an_export_verifies_without_the_database(self, exported):
+        out = StringIO()
+        call_command("verify_audit_chain", "--export", str(exported), stdout=out)
+        assert "valid, 12 events checked" in out.getvalue()
+
+    def test_a_tampered_export_fails(self, exported):
+        path = exported / "events.jsonl"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        event = json.loads(lines[4])
+        event["body"] = event["body"].replace('"n":4', '"n":40')
+        lines[4] = json.dumps(event)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = verify_export(exported)
+        assert not result.valid and result.first_invalid_seq == 5
+        with pytest.raises(CommandError):
+            call_command("verify_audit_chain", "--export", str(exported), stdout=StringIO())
+
+    def test_an_export_missing_its_last_events_fails(self, exported):
+        path = exported / "events.jsonl"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        path.write_text("\n".join(lines[:-2]) + "\n", encoding="utf-8")
+        assert not verify_export(exported).valid
+
+    def test_a_forged_digest_fails(self, exported):
+        path = exported / "digests.jsonl"
+        digest = json.loads(path.read_text(encoding="utf-8"))
+        digest["body"] = digest["body"].replace('"event_count":12', '"event_count":11')
+        path.write_text(json.dumps(digest) + "\n", encoding="utf-8")
+        result = verify_export(exported)
+        assert not result.valid and "signature" in result.problem
+
+
+class TestAPI:
+    def test_events_are_listed_filtered_and_isolated(self, api, other_api, org):
+        api.post("/api/v1/policy-rules/", {"scope": "organization", "feature": "chat_compose", "effect": "allow",
+                                           "reason": "pilot"}, format="json")
+        audit.drain_outbox(org.pk)
+        body = api.get("/api/v1/audit-events/", {"kind": "policy.changed"}).json()
+        assert [e["kind"] for e in body["results"]] == ["policy.changed"]
+        event = body["results"][0]
+        assert event["payload"]["after"]["feature"] == "chat_compose" and event["actor"]["kind"] == "token"
+        assert other_api.get("/api/v1/audit-events/").json()["results"] == []
+        assert other_api.get(f"/api/v1/audit-events/{event['seq']}/").status_code == 404
+
+    def test_verify_endpoint(self, api, org):
+        record_changes(org, 3)
+        audit.drain_outbox(org.pk)
+        audit.write_digest(org)
+        body = api.get("/api/v1/audit-events/verify/").json()
+        assert body["valid"] is True and body["events_checked"] >= 3 and body["first_invalid_seq"] is None
+        assert body["latest_digest"]["last_seq"] == body["head_seq"]
+
+    def test_auditors_read_the_trail(self, auditor_session, org):
+        assert auditor_session.get("/api/v1/audit-events/").status_code == 200
+        assert auditor_session.get("/api/v1/audit-events/verify/").status_code == 200
