@@ -25,7 +25,7 @@ def record_changes(org, n):
                           entries=[(None, {"n": i, "name": "Zoë"}) for i in range(n)])
 
 
-@pytest.mark.django_db(transaction=True)  # outside the test's own wrapping transaction
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # outside the test's own wrapping transaction
 def test_record_refuses_to_run_outside_a_transaction(org):
     with pytest.raises(audit.NotInTransaction):
         audit.record(organization=org, kind="policy.changed", actor=SYSTEM, payload={})

@@ -11,7 +11,7 @@ from audit.selectors import verify_chain
 
 from ..workers import celery_worker, purge_queue, require_services, wait_for
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +34,7 @@ def test_a_policy_change_through_the_api_is_chained_within_seconds(api, org):
     with celery_worker():
         response = api.post("/api/v1/policy-rules/", {"scope": "organization", "feature": "meeting_summary",
                                                       "effect": "allow", "reason": "pilot"}, format="json")
+        assert response.status_code == 201, response.content
         rule = response.json()["id"]
         api.patch(f"/api/v1/policy-rules/{rule}/", {"effect": "deny", "reason": "pilot over"}, format="json")
         wait_for(lambda: AuditEvent.objects.filter(organization=org, kind="policy.changed").count() == 2,
