@@ -9,3 +9,8 @@ def organization_overview(organization: Organization) -> dict:
         accounts=Count("id"), active=Count("id", filter=Q(active=True)))
     return {**counts, "groups": Group.objects.filter(organization=organization).count(),
             "rules": organization.policy_rules.filter(deleted_at__isnull=True).count()}
+
+
+def account_ids_by_user_name(organization: Organization, user_names) -> dict[str, int]:
+    return dict(Account.objects.filter(organization=organization, user_name__in=list(user_names))
+                .values_list("user_name", "pk"))

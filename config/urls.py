@@ -6,7 +6,8 @@ from rest_framework.routers import DefaultRouter
 from config.api import api_not_found
 from accounts.api.views import AccountViewSet, GroupViewSet
 from audit.api.views import AuditEventViewSet
-from governance.api.views import CatalogView, PolicyRuleViewSet
+from governance.api.views import (CatalogView, ConsentViewSet, DecisionView, PolicyRuleViewSet,
+                                  TermsVersionViewSet)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -14,9 +15,12 @@ router.register("groups", GroupViewSet, basename="group")
 router.register("accounts", AccountViewSet, basename="account")
 router.register("policy-rules", PolicyRuleViewSet, basename="policyrule")
 router.register("audit-events", AuditEventViewSet, basename="auditevent")
+router.register("terms-versions", TermsVersionViewSet, basename="termsversion")
+router.register("consents", ConsentViewSet, basename="consent")
 
 api_v1 = [
     path("catalog/", CatalogView.as_view(), name="catalog"),
+    path("decisions/", DecisionView.as_view(), name="decisions"),
     *router.urls,
 ]
 

@@ -9,11 +9,13 @@ Resolution order for one account and one target (DESIGN §2):
      if any of them is locked, stop;
   4. an account rule replaces it.
 A feature is effective only if its switch allows it and none of its
-category x purpose pairs is denied by a rule.
+category x purpose pairs is denied by a rule. A pair that no rule decides (the
+catalog default denies it) is allowed while an effective feature reads it for
+that purpose: switching a feature on switches on what it needs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
 
@@ -73,6 +75,7 @@ class Effective:
     locked_by: RuleRef | None = None
     overridden: tuple[RuleRef, ...] = ()  # rules below a lock, which it silenced
     denied_pairs: tuple[Effective, ...] = ()  # for a feature: its pairs that a rule denies
+    enabled_by: tuple[str, ...] = ()  # for a pair no rule decides: the effective features that read it
 
     @property
     def allowed(self) -> bool:
@@ -83,6 +86,8 @@ class Effective:
         """The level whose value stands: default, organization, group or account."""
         if self.denied_pairs:
             return "data_sharing"
+        if self.enabled_by:
+            return "feature"
         return self.applied[-1].scope if self.applied else "default"
 
 
@@ -92,6 +97,19 @@ class Catalog:
     ai_purposes: frozenset[str]
     feature_pairs: dict[str, tuple[tuple[str, str], ...]]  # feature key -> its (category, purpose) pairs
     purpose_keys: tuple[str, ...] = ()
+    # purpose key -> the data kinds for which it needs each person's own consent
+    consent_kinds: dict[str, frozenset[str]] = field(default_factory=dict)
+    pair_features: dict[tuple[str, str], tuple[str, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        index: dict[tuple[str, str], list[str]] = {}
+        for feature, pairs in sorted(self.feature_pairs.items()):
+            for pair in pairs:
+                index.setdefault(pair, []).append(feature)
+        object.__setattr__(self, "pair_features", {pair: tuple(keys) for pair, keys in index.items()})
+
+    def needs_consent(self, data_category: str, purpose: str) -> bool:
+        return self.category_kinds.get(data_category) in self.consent_kinds.get(purpose, ())
 
     def targets(self) -> list[Target]:
         features = [Target.of_feature(key) for key in sorted(self.feature_pairs)]
@@ -171,16 +189,26 @@ def resolve_switch(snapshot: PolicySnapshot, account_id: int, target: Target) ->
 def resolve(snapshot: PolicySnapshot, account_id: int, target: Target) -> Effective:
     """The effective value of one target for one account, with its explanation."""
     switch = resolve_switch(snapshot, account_id, target)
-    if not target.is_feature or not switch.allowed:
+    if not target.is_feature:
+        if switch.allowed or switch.applied:
+            return switch
+        enabling = tuple(feature for feature in
+                         snapshot.catalog.pair_features.get((target.data_category, target.purpose), ())
+                         if _feature(snapshot, account_id, Target.of_feature(feature)).allowed)
+        return replace(switch, effect=ALLOW, enabled_by=enabling) if enabling else switch
+    return _feature(snapshot, account_id, target, switch)
+
+
+def _feature(snapshot: PolicySnapshot, account_id: int, target: Target, switch: Effective | None = None) -> Effective:
+    switch = switch or resolve_switch(snapshot, account_id, target)
+    if not switch.allowed:
         return switch
     denied = tuple(
         pair for category, purpose in snapshot.catalog.feature_pairs.get(target.feature, ())
         if not (pair := resolve_switch(snapshot, account_id, Target.of_pair(category, purpose))).allowed
         and pair.applied  # only a rule's deny blocks a feature, not a catalog default
     )
-    if not denied:
-        return switch
-    return Effective(target, DENY, switch.default, switch.applied, switch.locked_by, switch.overridden, denied)
+    return replace(switch, effect=DENY, denied_pairs=denied) if denied else switch
 
 
 def effective_policy(snapshot: PolicySnapshot, account_id: int) -> list[Effective]:

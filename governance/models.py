@@ -160,3 +160,53 @@ class TermsCoverage(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["terms_version", "data_category", "purpose"],
                                                name="terms_coverage_unique")]
+
+
+class ConsentAction(models.TextChoices):
+    GRANT = "grant", "Grant"
+    REVOKE = "revoke", "Revoke"
+
+
+class Mechanism(models.TextChoices):
+    SELF_SERVICE = "self_service", "The person themself"
+    ADMIN_ON_BEHALF = "admin_on_behalf", "An admin on their behalf"
+    JOIN_OR_LEAVE_PROMPT = "join_or_leave_prompt", "A join-or-leave prompt"
+    IDP_ATTRIBUTE = "idp_attribute", "An identity-provider attribute"
+    IMPORT = "import", "Imported history"
+
+
+# A basis all the same, but not freely given: the person could not really say no.
+NOT_FREELY_GIVEN = frozenset({Mechanism.ADMIN_ON_BEHALF, Mechanism.JOIN_OR_LEAVE_PROMPT})
+
+
+class ConsentEvent(models.Model):
+    """One grant or revocation by (or for) one account, for a category x purpose or a feature.
+
+    Append-only: the current state is derived from the history, never stored.
+    """
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="consent_events")
+    feature = models.ForeignKey(AIFeature, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    data_category = models.ForeignKey(DataCategory, null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="+")
+    purpose = models.ForeignKey(Purpose, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=8, choices=ConsentAction.choices)
+    mechanism = models.CharField(max_length=24, choices=Mechanism.choices)
+    terms_version = models.ForeignKey(TermsVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="consents")
+    evidence = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField()
+    recorded_by = models.JSONField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(
+            condition=(Q(feature__isnull=False, data_category__isnull=True, purpose__isnull=True)
+                       | Q(feature__isnull=True, data_category__isnull=False, purpose__isnull=False)),
+            name="consent_target")]
+        indexes = [models.Index(fields=["organization", "id"]), models.Index(fields=["account", "occurred_at"])]
+
+    @property
+    def freely_given(self) -> bool:
+        return self.mechanism not in NOT_FREELY_GIVEN

@@ -1,15 +1,22 @@
 """Reads of the governance app: the catalog, rules, and the snapshot the engine works on."""
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from accounts.models import AccountGroup, Organization
+from accounts.models import Account, AccountGroup, Group, Organization
 
-from .engine import Catalog, Effective, PolicySnapshot, RuleRef, Target, effective_policy
-from .models import AIFeature, DataCategory, PolicyRule, PolicyRuleVersion, Purpose
+from .consent import ConsentIndex, ConsentRecord, Reconsent
+from .decisions import CompiledPolicy, Decision
+from .engine import Catalog, Effective, PolicySnapshot, RuleRef, Target, effective_policy, resolve
+from .models import (AIFeature, ConsentEvent, DataCategory, PolicyRule, PolicyRuleVersion, Purpose,
+                     TermsCoverage)
+
+
+SIMULATION_LIST_LIMIT = 1000
 
 
 def catalog_entries(model, organization: Organization):
@@ -19,7 +26,8 @@ def catalog_entries(model, organization: Organization):
 
 def load_catalog(organization: Organization) -> Catalog:
     categories = dict(catalog_entries(DataCategory, organization).values_list("key", "kind"))
-    purposes = list(catalog_entries(Purpose, organization).values_list("key", "is_ai"))
+    purposes = list(catalog_entries(Purpose, organization).values_list("key", "is_ai",
+                                                                        "requires_individual_consent_for"))
     pairs = defaultdict(list)
     features = catalog_entries(AIFeature, organization).prefetch_related("data_categories", "purposes")
     for feature in features:
@@ -27,9 +35,10 @@ def load_catalog(organization: Organization) -> Catalog:
             (c.key, p.key) for c in feature.data_categories.all() for p in feature.purposes.all())
     return Catalog(
         category_kinds=categories,
-        ai_purposes=frozenset(key for key, is_ai in purposes if is_ai),
+        ai_purposes=frozenset(key for key, is_ai, _ in purposes if is_ai),
         feature_pairs=dict(pairs),
-        purpose_keys=tuple(key for key, _ in purposes),
+        purpose_keys=tuple(key for key, _, _ in purposes),
+        consent_kinds={key: frozenset(kinds) for key, _, kinds in purposes},
     )
 
 
@@ -77,3 +86,136 @@ def live_rules():
     """Rules not deleted (a rule past its expiry is still listed, with its expires_at)."""
     return (PolicyRule.objects.filter(deleted_at__isnull=True)
             .select_related("group", "account", "feature", "data_category", "purpose"))
+
+
+def load_consents(organization: Organization, catalog, index: ConsentIndex | None = None) -> ConsentIndex:
+    """Every consent event of the organization (after `index.last_event_id`), and re-consent terms."""
+    index = index or ConsentIndex()
+    if index.last_event_id == 0:
+        for version, effective_at, category, purpose in (
+                TermsCoverage.objects.filter(terms_version__organization=organization,
+                                             terms_version__requires_reconsent=True)
+                .values_list("terms_version__version", "terms_version__effective_at", "data_category__key",
+                             "purpose__key")):
+            index.add_reconsent((category, purpose), Reconsent(version, effective_at))
+    rows = (ConsentEvent.objects.filter(organization=organization, id__gt=index.last_event_id)
+            .order_by("occurred_at", "id")
+            .values_list("id", "account_id", "feature__key", "data_category__key", "purpose__key", "action",
+                         "mechanism", "occurred_at", "terms_version__version", "terms_version__effective_at"))
+    for (event_id, account_id, feature, category, purpose, action, mechanism, occurred_at, terms,
+         terms_effective_at) in rows.iterator(chunk_size=10_000):
+        pairs = catalog.feature_pairs.get(feature, ()) if feature else ((category, purpose),)
+        index.add(account_id, pairs, ConsentRecord(event_id, action, mechanism, occurred_at, terms,
+                                                   terms_effective_at, feature))
+    return index
+
+
+def compile_policy(organization: Organization) -> CompiledPolicy:
+    """Build the organization's compiled policy from the database, as of now."""
+    now = timezone.now()
+    organization.refresh_from_db(fields=["policy_version"])
+    snapshot = build_snapshot(organization, at=now)
+    versions = PolicyRuleVersion.objects.filter(organization=organization)
+    valid_until = (versions.filter(valid_to__isnull=True, expires_at__gt=now)
+                   .aggregate(next=Min("expires_at"))["next"])
+    changes = versions.aggregate(opened=Max("valid_from"), closed=Max("valid_to", filter=Q(valid_to__lte=now)),
+                                 expired=Max("expires_at", filter=Q(expires_at__lte=now)))
+    rules_changed_at = max((t for t in changes.values() if t is not None), default=None)
+    return CompiledPolicy(snapshot, load_consents(organization, snapshot.catalog), valid_until=valid_until,
+                          rules_changed_at=rules_changed_at)
+
+
+_compiled: dict[int, CompiledPolicy] = {}
+_compiled_lock = threading.Lock()
+
+
+def compiled_policy(organization: Organization) -> CompiledPolicy:
+    """The organization's compiled policy, rebuilt whenever a change was committed since it was built.
+
+    The organization's policy_version (bumped in the transaction of every rule, membership,
+    consent or terms change) is read on every call, so no process answers from a policy
+    older than the last committed change.
+    """
+    version = Organization.objects.values_list("policy_version", flat=True).get(pk=organization.pk)
+    with _compiled_lock:
+        compiled = _compiled.get(organization.pk)
+        fresh = (compiled is not None and compiled.policy_version == version
+                 and (compiled.valid_until is None or timezone.now() < compiled.valid_until))
+        if not fresh:
+            compiled = _compiled[organization.pk] = compile_policy(organization)
+        return compiled
+
+
+def decide(organization: Organization, account_ids: list[int], data_category: str, purpose: str,
+           at: datetime | None = None, *, compiled: CompiledPolicy | None = None) -> Decision:
+    """Decide a flow for one or several accounts, now or as of a past instant."""
+    compiled = compiled or compiled_policy(organization)
+    at = at or timezone.now()
+    if not compiled.covers_rules_at(at):
+        # The rules changed since `at`: resolve against the rules in force then, for these accounts only.
+        past = build_snapshot(organization, at=at, account_ids=account_ids)
+        past.policy_version = compiled.policy_version
+        compiled = CompiledPolicy(past, compiled.consents)
+    return compiled.decide(account_ids, data_category, purpose, at)
+
+
+def reconsent_index(organization: Organization) -> ConsentIndex:
+    """Only the re-consent terms of the organization: enough to tell whether a grant is stale."""
+    index = ConsentIndex()
+    for version, effective_at, category, purpose in (
+            TermsCoverage.objects.filter(terms_version__organization=organization,
+                                         terms_version__requires_reconsent=True)
+            .values_list("terms_version__version", "terms_version__effective_at", "data_category__key",
+                         "purpose__key")):
+        index.add_reconsent((category, purpose), Reconsent(version, effective_at))
+    return index
+
+
+def consent_events(organization: Organization):
+    return (ConsentEvent.objects.filter(organization=organization)
+            .select_related("account", "feature", "data_category", "purpose", "terms_version"))
+
+
+def simulate_rule(organization: Organization, *, scope: str, effect: str, locked: bool = False, group=None,
+                  account=None, feature=None, data_category=None, purpose=None, **ignored) -> dict:
+    """What-if: which active accounts' effective value of the target would change if this rule were set now.
+
+    Nothing is saved. Accounts are evaluated once per distinct set of groups (or per account with
+    its own rules), so the cost follows the number of groups, not of people.
+    """
+    target = Target(feature.key if feature else None, data_category.key if data_category else None,
+                    purpose.key if purpose else None)
+    before = build_snapshot(organization)
+    after = build_snapshot(organization)
+    existing = (before.org_rules.get(target) if scope == "organization" else
+                before.group_rules.get(group.pk, {}).get(target) if scope == "group" else
+                before.account_rules.get(account.pk, {}).get(target))
+    after.add_rule(target, RuleRef(existing.id if existing else 0, scope, effect, locked,
+                                   group.pk if group else None, account.pk if account else None, "proposed"))
+    accounts = list(Account.objects.filter(organization=organization, active=True)
+                    .values_list("pk", "user_name").order_by("user_name"))
+    group_names = dict(Group.objects.filter(organization=organization).values_list("pk", "display_name"))
+    cache: dict[object, tuple[str, str]] = {}
+    changed, by_group = [], defaultdict(lambda: {"changed": 0, "to_allow": 0, "to_deny": 0})
+    for account_id, user_name in accounts:
+        key = account_id if account_id in after.account_rules or account_id in before.account_rules else \
+            before.account_groups.get(account_id, ())
+        if key not in cache:
+            cache[key] = (resolve(before, account_id, target).effect, resolve(after, account_id, target).effect)
+        old, new = cache[key]
+        if old == new:
+            continue
+        changed.append({"account": user_name, "before": old, "after": new})
+        for group_id in before.account_groups.get(account_id, ()) or (None,):
+            row = by_group[group_id]
+            row["changed"] += 1
+            row["to_allow" if new == "allow" else "to_deny"] += 1
+    return {
+        "target": target.as_dict(), "scope": scope, "effect": effect, "locked": locked,
+        "replaces_rule": existing.id if existing else None,
+        "accounts_evaluated": len(accounts), "accounts_changed": len(changed),
+        "by_group": [{"group": group_id, "display_name": group_names.get(group_id, "(no group)"), **counts}
+                     for group_id, counts in sorted(by_group.items(), key=lambda item: -item[1]["changed"])],
+        "accounts": changed[:SIMULATION_LIST_LIMIT],
+        "accounts_truncated": len(changed) > SIMULATION_LIST_LIMIT,
+    }

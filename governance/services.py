@@ -10,7 +10,7 @@ from audit import services as audit
 from audit.actors import Actor
 from audit.models import EventKind
 
-from .models import PolicyRule, PolicyRuleVersion, Scope
+from .models import ConsentAction, ConsentEvent, PolicyRule, PolicyRuleVersion, Scope, TermsCoverage, TermsVersion
 
 RULE_MUTABLE_FIELDS = ("effect", "locked", "reason", "expires_at")
 
@@ -33,7 +33,23 @@ def rule_state(rule: PolicyRule) -> dict:
     }
 
 
-def _check_rule(*, organization, scope, group, account, feature, data_category, purpose, expires_at, now):
+def target_errors(feature, data_category, purpose) -> dict:
+    """A target is a feature, or a data category and a purpose: never both, never neither."""
+    if feature is not None and (data_category is not None or purpose is not None):
+        return {"feature": "Give either a feature, or a data_category and a purpose, not both."}
+    if feature is None and data_category is None and purpose is None:
+        return {"feature": "Give either a feature, or a data_category and a purpose."}
+    if feature is None:
+        return {name: f"Required with {other}." for name, value, other in
+                (("data_category", data_category, "purpose"), ("purpose", purpose, "data_category"))
+                if value is None}
+    return {}
+
+
+def check_rule(*, organization, scope, group=None, account=None, feature=None, data_category=None, purpose=None,
+               expires_at=None, now=None, **ignored):
+    """Raise a ValidationError naming each field that makes this rule impossible."""
+    now = now or timezone.now()
     errors = {}
     subject_ok = {Scope.ORGANIZATION: group is None and account is None,
                   Scope.GROUP: group is not None and account is None,
@@ -47,14 +63,7 @@ def _check_rule(*, organization, scope, group, account, feature, data_category, 
     for name, obj in (("group", group), ("account", account)):
         if obj is not None and obj.organization_id != organization.pk:
             errors[name] = "Not found in this organization."
-    if feature is not None and (data_category is not None or purpose is not None):
-        errors["feature"] = "Give either a feature, or a data_category and a purpose, not both."
-    elif feature is None and data_category is None and purpose is None:
-        errors["feature"] = "Give either a feature, or a data_category and a purpose."
-    elif feature is None:
-        errors.update({name: "Required with " + other + "." for name, value, other in
-                       (("data_category", data_category, "purpose"), ("purpose", purpose, "data_category"))
-                       if value is None})
+    errors.update(target_errors(feature, data_category, purpose))
     if expires_at is not None and expires_at <= now:
         errors["expires_at"] = "Must lie in the future."
     if errors:
@@ -70,7 +79,7 @@ def set_rule(*, organization, actor: Actor, scope: str, effect: str, locked: boo
     Returns the rule and whether it was created. One live rule per subject and target.
     """
     now = timezone.now()
-    _check_rule(organization=organization, scope=scope, group=group, account=account, feature=feature,
+    check_rule(organization=organization, scope=scope, group=group, account=account, feature=feature,
                 data_category=data_category, purpose=purpose, expires_at=expires_at, now=now)
     existing = (PolicyRule.objects.select_for_update()
                 .filter(organization=organization, scope=scope, group=group, account=account, feature=feature,
@@ -137,3 +146,55 @@ def _record(rule: PolicyRule, *, actor: Actor, action: str, before, after, now, 
                  subject_account=rule.account,
                  payload={"action": action, "rule": rule.pk, "before": before, "after": after,
                           "reason": reason or (after or before)["reason"], "policy_version": version})
+
+
+@transaction.atomic
+def publish_terms(*, organization, actor: Actor, version: str, effective_at: datetime, text_sha256: str,
+                  covers=(), requires_reconsent: bool = False) -> TermsVersion:
+    """Publish a version of the vendor's terms; `covers` lists the (DataCategory, Purpose) it newly covers."""
+    if TermsVersion.objects.filter(organization=organization, version=version).exists():
+        raise ValidationError({"version": f"Version '{version}' is published already."})
+    covers = list(dict.fromkeys(covers))
+    terms = TermsVersion.objects.create(organization=organization, version=version, effective_at=effective_at,
+                                        text_sha256=text_sha256, requires_reconsent=requires_reconsent,
+                                        published_by=actor.as_dict())
+    TermsCoverage.objects.bulk_create([TermsCoverage(terms_version=terms, data_category=category, purpose=purpose)
+                                       for category, purpose in covers])
+    policy_version = bump_policy_version(organization)
+    audit.record(organization=organization, kind=EventKind.TERMS_PUBLISHED, actor=actor, payload={
+        "terms_version": terms.pk, "version": version, "effective_at": effective_at.isoformat(),
+        "text_sha256": text_sha256, "requires_reconsent": requires_reconsent,
+        "covers": [{"data_category": c.key, "purpose": p.key} for c, p in covers],
+        "policy_version": policy_version})
+    return terms
+
+
+@transaction.atomic
+def record_consent(*, organization, actor: Actor, account, action: str, mechanism: str, feature=None,
+                   data_category=None, purpose=None, terms_version=None, evidence=None,
+                   occurred_at: datetime | None = None) -> ConsentEvent:
+    """Record a grant or a revocation. History is append-only; the current state is derived from it."""
+    now = timezone.now()
+    errors = target_errors(feature, data_category, purpose)
+    if occurred_at is not None and occurred_at > now:
+        errors["occurred_at"] = "Must not lie in the future."
+    for name, obj in (("account", account), ("terms_version", terms_version)):
+        if obj is not None and obj.organization_id != organization.pk:
+            errors[name] = "Not found in this organization."
+    if errors:
+        raise ValidationError(errors)
+    consent = ConsentEvent.objects.create(
+        organization=organization, account=account, feature=feature, data_category=data_category, purpose=purpose,
+        action=action, mechanism=mechanism, terms_version=terms_version, evidence=evidence or {},
+        occurred_at=occurred_at or now, recorded_at=now, recorded_by=actor.as_dict())
+    policy_version = bump_policy_version(organization)
+    audit.record(
+        organization=organization, actor=actor, subject_account=account, occurred_at=consent.occurred_at,
+        kind=EventKind.CONSENT_GRANTED if action == ConsentAction.GRANT else EventKind.CONSENT_REVOKED,
+        payload={"consent": consent.pk, "account": account.user_name, "action": action, "mechanism": mechanism,
+                 "freely_given": consent.freely_given, "feature": feature.key if feature else None,
+                 "data_category": data_category.key if data_category else None,
+                 "purpose": purpose.key if purpose else None,
+                 "terms_version": terms_version.version if terms_version else None, "evidence": evidence or {},
+                 "policy_version": policy_version})
+    return consent

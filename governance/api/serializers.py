@@ -4,8 +4,9 @@ from rest_framework import serializers
 from accounts.models import Account, Group
 from config.api import OrgScopedRelatedField, StrictModelSerializer, StrictSerializer
 
+from ..consent import ConsentRecord
 from ..engine import Effective, PolicySnapshot, RuleRef
-from ..models import AIFeature, DataCategory, PolicyRule, Purpose
+from ..models import AIFeature, ConsentEvent, DataCategory, PolicyRule, Purpose, TermsVersion
 from ..selectors import catalog_entries
 
 
@@ -154,3 +155,72 @@ class EffectivePolicySerializer(serializers.Serializer):
     policy_version = serializers.IntegerField()
     features = EffectiveValueSerializer(many=True)
     data_sharing = EffectiveValueSerializer(many=True)
+
+
+class CoverageSerializer(StrictSerializer):
+    data_category = CatalogKeyField(DataCategory)
+    purpose = CatalogKeyField(Purpose)
+
+
+class TermsVersionSerializer(StrictModelSerializer):
+    covers = CoverageSerializer(many=True, required=False)
+    text_sha256 = serializers.RegexField(r"^[0-9a-f]{64}$", help_text="SHA-256 of the terms text, lowercase hex.")
+
+    class Meta:
+        model = TermsVersion
+        fields = ["id", "version", "effective_at", "text_sha256", "covers", "requires_reconsent", "published_at",
+                  "published_by"]
+        read_only_fields = ["published_at", "published_by"]
+        validators = []
+
+    def to_representation(self, terms):
+        data = super().to_representation(terms)
+        data["covers"] = [{"data_category": c.data_category.key, "purpose": c.purpose.key} for c in terms.covers.all()]
+        return data
+
+
+class ConsentSerializer(StrictModelSerializer):
+    account = OrgScopedRelatedField(Account, slug_field="user_name")
+    feature = CatalogKeyField(AIFeature, required=False, allow_null=True)
+    data_category = CatalogKeyField(DataCategory, required=False, allow_null=True)
+    purpose = CatalogKeyField(Purpose, required=False, allow_null=True)
+    terms_version = OrgScopedRelatedField(TermsVersion, slug_field="version", required=False, allow_null=True,
+                                          help_text="The version label of the terms the consent was given under.")
+    evidence = serializers.DictField(required=False, help_text="e.g. the prompt shown, a request id, a signature.")
+    occurred_at = serializers.DateTimeField(required=False, help_text="Past only, for importing history.")
+    freely_given = serializers.BooleanField(read_only=True)
+    stale = serializers.SerializerMethodField(help_text="A grant made stale by a later terms version, as of now.")
+
+    class Meta:
+        model = ConsentEvent
+        fields = ["id", "account", "feature", "data_category", "purpose", "action", "mechanism", "freely_given",
+                  "stale", "terms_version", "evidence", "occurred_at", "recorded_at", "recorded_by"]
+        read_only_fields = ["recorded_at", "recorded_by"]
+
+    def get_stale(self, consent) -> str | None:
+        """The terms version that made this grant stale, if any."""
+        index = self.context.get("reconsent")
+        if index is None or consent.action != "grant":
+            return None
+        record = ConsentRecord(consent.pk, consent.action, consent.mechanism, consent.occurred_at,
+                               terms_effective_at=consent.terms_version.effective_at if consent.terms_version else None)
+        pairs = (self.context["feature_pairs"].get(consent.feature.key, ()) if consent.feature_id
+                 else [(consent.data_category.key, consent.purpose.key)])
+        now = timezone.now()
+        stale = [s for pair in pairs if (s := index.stale_since(pair, record, now))]
+        return stale[0].version if stale else None
+
+
+class SimulationSerializer(serializers.Serializer):
+    """Documents the what-if answer."""
+
+    target = serializers.DictField()
+    scope = serializers.CharField()
+    effect = serializers.CharField()
+    locked = serializers.BooleanField()
+    replaces_rule = serializers.IntegerField(allow_null=True)
+    accounts_evaluated = serializers.IntegerField()
+    accounts_changed = serializers.IntegerField()
+    by_group = serializers.ListField(child=serializers.DictField())
+    accounts = serializers.ListField(child=serializers.DictField())
+    accounts_truncated = serializers.BooleanField()

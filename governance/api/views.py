@@ -1,16 +1,22 @@
 import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import OrgAPIMixin
 
+from accounts.selectors import account_ids_by_user_name
+
 from .. import services
-from ..models import AIFeature, DataCategory, PolicyRule, Purpose
-from ..selectors import catalog_entries, live_rules
-from .serializers import (CatalogSerializer, PolicyRuleSerializer, PolicyRuleUpdateSerializer,
-                          RuleDeleteSerializer)
+from ..models import AIFeature, ConsentEvent, DataCategory, PolicyRule, Purpose, TermsVersion
+from ..selectors import (catalog_entries, compiled_policy, decide, live_rules, load_catalog, reconsent_index,
+                         simulate_rule)
+from .decisions import (DecisionBatchResultSerializer, DecisionBatchSerializer, DecisionRequestSerializer,
+                        DecisionSerializer, decision_payload, parse_requests)
+from .serializers import (CatalogSerializer, ConsentSerializer, PolicyRuleSerializer, PolicyRuleUpdateSerializer,
+                          RuleDeleteSerializer, SimulationSerializer, TermsVersionSerializer)
 
 
 class CatalogView(OrgAPIMixin, APIView):
@@ -68,6 +74,16 @@ class PolicyRuleViewSet(OrgAPIMixin, mixins.CreateModelMixin, mixins.UpdateModel
         rule = services.update_rule(rule=rule, actor=self.actor, **serializer.validated_data)
         return Response(PolicyRuleSerializer(rule, context=self.get_serializer_context()).data)
 
+    @extend_schema(request=PolicyRuleSerializer, responses=SimulationSerializer)
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    def simulate(self, request):
+        """What-if: the accounts whose effective value would change if this rule were set. Nothing is saved."""
+        serializer = PolicyRuleSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        services.check_rule(organization=self.organization, **data)
+        return Response(simulate_rule(self.organization, **data))
+
     @extend_schema(request=RuleDeleteSerializer, responses={204: None})
     def destroy(self, request, *args, **kwargs):
         rule = self.get_object()
@@ -75,3 +91,66 @@ class PolicyRuleViewSet(OrgAPIMixin, mixins.CreateModelMixin, mixins.UpdateModel
         body.is_valid(raise_exception=True)
         services.delete_rule(rule=rule, actor=self.actor, reason=body.validated_data.get("reason", ""))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TermsVersionViewSet(OrgAPIMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """The governed vendor's terms versions. Publishing one is audited; it may take effect in the future."""
+
+    queryset = TermsVersion.objects.prefetch_related("covers__data_category", "covers__purpose")
+    serializer_class = TermsVersionSerializer
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        covers = [(c["data_category"], c["purpose"]) for c in data.pop("covers", [])]
+        serializer.instance = services.publish_terms(organization=self.organization, actor=self.actor,
+                                                     covers=covers, **data)
+
+
+class ConsentFilter(django_filters.FilterSet):
+    account = django_filters.CharFilter(field_name="account__user_name")
+    feature = django_filters.CharFilter(field_name="feature__key")
+    data_category = django_filters.CharFilter(field_name="data_category__key")
+    purpose = django_filters.CharFilter(field_name="purpose__key")
+    terms_version = django_filters.CharFilter(field_name="terms_version__version")
+
+    class Meta:
+        model = ConsentEvent
+        fields = ["account", "feature", "data_category", "purpose", "action", "mechanism", "terms_version"]
+
+
+class ConsentViewSet(OrgAPIMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Consent history, append-only: grant and revoke are both one POST. Each shows freely_given and stale."""
+
+    queryset = ConsentEvent.objects.select_related("account", "feature", "data_category", "purpose",
+                                                   "terms_version")
+    serializer_class = ConsentSerializer
+    filterset_class = ConsentFilter
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["reconsent"] = reconsent_index(self.organization)
+            context["feature_pairs"] = load_catalog(self.organization).feature_pairs
+        return context
+
+    def perform_create(self, serializer):
+        serializer.instance = services.record_consent(organization=self.organization, actor=self.actor,
+                                                      **serializer.validated_data)
+
+
+class DecisionView(OrgAPIMixin, APIView):
+    """May this flow happen? One request, or a batch under "requests" (up to 10,000)."""
+
+    @extend_schema(request=DecisionRequestSerializer | DecisionBatchSerializer,
+                   responses=DecisionSerializer | DecisionBatchResultSerializer)
+    def post(self, request):
+        organization = self.organization
+        compiled = compiled_policy(organization)
+        is_batch, parsed = parse_requests(
+            request.data, catalog=compiled.snapshot.catalog,
+            resolve_accounts=lambda names: account_ids_by_user_name(organization, names))
+        results = [decision_payload(decide(organization, ids, category, purpose, at, compiled=compiled), names)
+                   for ids, names, category, purpose, at in parsed]
+        if is_batch:
+            return Response({"results": results, "policy_version": compiled.policy_version})
+        return Response(results[0])

@@ -1,0 +1,160 @@
+"""The decision API's input check and output shape. Kept lean: it sits in front of every data flow.
+
+A batch holds up to 10,000 requests, so validation is a plain function rather than one nested
+serializer per request; errors still name each offending field (`requests[3].account`).
+"""
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+
+from ..decisions import AccountDecision, Decision
+
+MAX_BATCH = 10_000
+MAX_ACCOUNTS = 1_000
+REQUEST_FIELDS = {"account", "accounts", "data_category", "purpose", "at"}
+
+
+class DecisionRequestSerializer(serializers.Serializer):
+    """Documents one decision request (validated by `parse_requests`)."""
+
+    account = serializers.CharField(required=False, help_text="An account's user_name...")
+    accounts = serializers.ListField(child=serializers.CharField(), required=False,
+                                     help_text="...or several (a meeting's participants).")
+    data_category = serializers.CharField()
+    purpose = serializers.CharField()
+    at = serializers.DateTimeField(required=False, help_text="As of this past instant; default now.")
+
+
+class DecisionBatchSerializer(serializers.Serializer):
+    requests = DecisionRequestSerializer(many=True)
+
+
+class DecisionSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.DictField())
+    blocking_accounts = serializers.ListField(child=serializers.CharField())
+    policy_version = serializers.IntegerField()
+    at = serializers.DateTimeField()
+
+
+class DecisionBatchResultSerializer(serializers.Serializer):
+    results = DecisionSerializer(many=True)
+    policy_version = serializers.IntegerField()
+
+
+def _parse_one(item, prefix: str, *, categories, purposes, now: datetime, errors: dict):
+    if not isinstance(item, dict):
+        errors[prefix or "non_field_errors"] = ["Expected an object."]
+        return None
+    name = (prefix + ".") if prefix else ""
+    for key in item.keys() - REQUEST_FIELDS:
+        errors[f"{name}{key}"] = ["Unknown field."]
+    if ("account" in item) == ("accounts" in item):
+        errors[f"{name}account"] = ["Give either account or accounts."]
+        accounts = []
+    elif "account" in item:
+        accounts = [item["account"]]
+        if not isinstance(item["account"], str) or not item["account"]:
+            errors[f"{name}account"] = ["Must be a user_name."]
+    else:
+        accounts = item["accounts"]
+        if (not isinstance(accounts, list) or not accounts or len(accounts) > MAX_ACCOUNTS
+                or not all(isinstance(a, str) and a for a in accounts)):
+            errors[f"{name}accounts"] = [f"Must be a list of 1 to {MAX_ACCOUNTS} user_names."]
+            accounts = []
+    for field, known in (("data_category", categories), ("purpose", purposes)):
+        if item.get(field) not in known:
+            errors[f"{name}{field}"] = [f"Unknown {field.replace('_', ' ')} key." if field in item else
+                                        "This field is required."]
+    at = None
+    if item.get("at") is not None:
+        at = parse_datetime(item["at"]) if isinstance(item["at"], str) else None
+        if at is None:
+            errors[f"{name}at"] = ["Must be an ISO 8601 date-time."]
+        else:
+            at = at if timezone.is_aware(at) else timezone.make_aware(at, timezone.utc)
+            if at > now:
+                errors[f"{name}at"] = ["Must not lie in the future."]
+    return accounts, item.get("data_category"), item.get("purpose"), at
+
+
+def parse_requests(data, *, catalog, resolve_accounts):
+    """Validate one request or a batch; returns (is_batch, [(account ids, user_names, category, purpose, at)]).
+
+    `resolve_accounts(user_names) -> {user_name: id}` looks accounts up in the caller's organization.
+    """
+    now = timezone.now()
+    categories, purposes = catalog.category_kinds, set(catalog.purpose_keys)
+    errors: dict = {}
+    if not isinstance(data, dict):
+        raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
+    is_batch = "requests" in data
+    if is_batch:
+        if set(data) != {"requests"}:
+            raise ValidationError({key: ["Unknown field."] for key in set(data) - {"requests"}})
+        items = data["requests"]
+        if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+            raise ValidationError({"requests": [f"Must be a list of 1 to {MAX_BATCH} requests."]})
+        parsed = [_parse_one(item, f"requests[{i}]", categories=categories, purposes=purposes, now=now,
+                             errors=errors) for i, item in enumerate(items)]
+    else:
+        parsed = [_parse_one(data, "", categories=categories, purposes=purposes, now=now, errors=errors)]
+    if errors:
+        raise ValidationError(errors)
+    names = {name for accounts, *_ in parsed for name in accounts}
+    ids = resolve_accounts(names)
+    unknown = names - ids.keys()
+    if unknown:
+        for index, (accounts, *_rest) in enumerate(parsed):
+            missing = [name for name in accounts if name in unknown]
+            if missing:
+                prefix = f"requests[{index}]." if is_batch else ""
+                errors[f"{prefix}{'accounts' if len(accounts) > 1 else 'account'}"] = [
+                    f"Unknown account: {', '.join(missing[:5])}."]
+        raise ValidationError(errors)
+    return is_batch, [([ids[name] for name in accounts], accounts, category, purpose, at)
+                      for accounts, category, purpose, at in parsed]
+
+
+def _policy_reason(user_name: str, decision: AccountDecision) -> dict:
+    policy = decision.policy
+    reason = {"account": user_name, "code": "policy_allows" if policy.allowed else "policy_denies",
+              "decided_by": policy.decided_by,
+              "rules": [rule.id for rule in policy.applied]}
+    if policy.locked_by is not None:
+        reason["locked_by"] = policy.locked_by.id
+    if policy.enabled_by:
+        reason["enabled_by_features"] = list(policy.enabled_by)
+    if policy.denied_pairs:
+        reason["denied_data_sharing"] = [pair.target.as_dict() for pair in policy.denied_pairs]
+    return reason
+
+
+def _consent_reason(user_name: str, decision: AccountDecision) -> dict:
+    basis = decision.consent
+    reason = {"account": user_name, "code": f"consent_{basis.state}"}
+    record = basis.record
+    if record is not None:
+        reason.update(consent=record.id, mechanism=record.mechanism, freely_given=record.freely_given,
+                      terms_version=record.terms_version, occurred_at=record.occurred_at)
+        if record.feature:
+            reason["via_feature"] = record.feature
+    if basis.stale_since is not None:
+        reason["stale_since_terms"] = basis.stale_since.version
+    return reason
+
+
+def decision_payload(decision: Decision, user_names: list[str]) -> dict:
+    reasons, blocking = [], []
+    for user_name, account in zip(user_names, decision.accounts):
+        reasons.append(_policy_reason(user_name, account))
+        if account.consent is not None:
+            reasons.append(_consent_reason(user_name, account))
+        if not account.allowed:
+            blocking.append(user_name)
+    return {"allowed": decision.allowed, "reasons": reasons, "blocking_accounts": blocking,
+            "policy_version": decision.policy_version, "at": decision.at}
+

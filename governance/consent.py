@@ -1,0 +1,115 @@
+"""Consent as the decision engine sees it: per account and category x purpose, a timeline. No ORM here.
+
+At an instant, the basis for a pair is the latest grant or revocation covering it (a feature
+consent covers the feature's pairs). A grant is stale from the effective date of a later terms
+version that requires re-consent for the pair.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime
+
+GRANT, REVOKE = "grant", "revoke"
+NOT_FREELY_GIVEN = frozenset({"admin_on_behalf", "join_or_leave_prompt"})
+
+# Basis states
+VALID, MISSING, REVOKED, STALE = "valid", "missing", "revoked", "stale"
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    id: int
+    action: str
+    mechanism: str
+    occurred_at: datetime
+    terms_version: str | None = None
+    terms_effective_at: datetime | None = None
+    feature: str | None = None
+
+    @property
+    def freely_given(self) -> bool:
+        return self.mechanism not in NOT_FREELY_GIVEN
+
+
+@dataclass(frozen=True, slots=True)
+class Reconsent:
+    """A terms version that requires re-consent for a pair from its effective date."""
+
+    version: str
+    effective_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    state: str
+    record: ConsentRecord | None = None
+    stale_since: Reconsent | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.state == VALID
+
+
+BASIS_MISSING = Basis(MISSING)
+
+
+@dataclass
+class ConsentIndex:
+    # account id -> pair -> (occurred_at list, records), both in time order
+    timelines: dict[int, dict[Pair, tuple[list[datetime], list[ConsentRecord]]]] = field(default_factory=dict)
+    reconsent: dict[Pair, tuple[list[datetime], list[Reconsent]]] = field(default_factory=dict)
+    last_event_id: int = 0
+
+    def add(self, account_id: int, pairs, record: ConsentRecord) -> None:
+        """Add a consent event; events must come in (occurred_at, id) order per account and pair."""
+        per_account = self.timelines.setdefault(account_id, {})
+        for pair in pairs:
+            times, records = per_account.setdefault(pair, ([], []))
+            if times and record.occurred_at < times[-1]:  # imported history may arrive late: keep order
+                at = bisect_right(times, record.occurred_at)
+                times.insert(at, record.occurred_at)
+                records.insert(at, record)
+            else:
+                times.append(record.occurred_at)
+                records.append(record)
+        self.last_event_id = max(self.last_event_id, record.id)
+
+    def add_reconsent(self, pair: Pair, reconsent: Reconsent) -> None:
+        times, versions = self.reconsent.setdefault(pair, ([], []))
+        at = bisect_right(times, reconsent.effective_at)
+        times.insert(at, reconsent.effective_at)
+        versions.insert(at, reconsent)
+
+    def basis(self, account_id: int, pair: Pair, at: datetime) -> Basis:
+        timeline = self.timelines.get(account_id, {}).get(pair)
+        if timeline is None:
+            return BASIS_MISSING
+        times, records = timeline
+        if times[-1] <= at:
+            record = records[-1]
+        else:
+            index = bisect_right(times, at)
+            if index == 0:
+                return BASIS_MISSING
+            record = records[index - 1]
+        if record.action == REVOKE:
+            return Basis(REVOKED, record)
+        stale = self.stale_since(pair, record, at)
+        return Basis(STALE, record, stale) if stale else Basis(VALID, record)
+
+    def stale_since(self, pair: Pair, record: ConsentRecord, at: datetime) -> Reconsent | None:
+        """The latest re-consent terms version in force at `at` that the grant predates, if any."""
+        versions = self.reconsent.get(pair)
+        if versions is None:
+            return None
+        times, reconsents = versions
+        index = bisect_right(times, at)
+        if index == 0:
+            return None
+        latest = reconsents[index - 1]
+        if record.terms_effective_at is None or record.terms_effective_at < latest.effective_at:
+            return latest
+        return None
