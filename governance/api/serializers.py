@@ -1,4 +1,6 @@
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Account, Group
@@ -10,6 +12,7 @@ from ..models import AIFeature, ConsentEvent, DataCategory, PolicyRule, Purpose,
 from ..selectors import catalog_entries
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class CatalogKeyField(serializers.SlugRelatedField):
     """A catalog entry named by its key: global, or the caller organization's own."""
 

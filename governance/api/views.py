@@ -1,5 +1,5 @@
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -141,8 +141,11 @@ class ConsentViewSet(OrgAPIMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMode
 class DecisionView(OrgAPIMixin, APIView):
     """May this flow happen? One request, or a batch under "requests" (up to 10,000)."""
 
-    @extend_schema(request=DecisionRequestSerializer | DecisionBatchSerializer,
-                   responses=DecisionSerializer | DecisionBatchResultSerializer)
+    @extend_schema(
+        request=PolymorphicProxySerializer("DecisionInput", [DecisionRequestSerializer, DecisionBatchSerializer],
+                                           resource_type_field_name=None),
+        responses=PolymorphicProxySerializer("DecisionOutput", [DecisionSerializer, DecisionBatchResultSerializer],
+                                             resource_type_field_name=None))
     def post(self, request):
         organization = self.organization
         compiled = compiled_policy(organization)

@@ -1,0 +1,220 @@
+"""The story of DESIGN §1, replayed through the API: every answer right, now and as of the past."""
+import hashlib
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Organization
+from audit.models import OutboxEntry
+from governance.models import ConsentEvent, PolicyRuleVersion
+
+from ..factories import AccountFactory, GroupFactory
+
+pytestmark = pytest.mark.django_db
+TRANSCRIPT_TRAINING = {"data_category": "content.transcript", "purpose": "ai.training.first_party"}
+
+
+def decide(api, **body):
+    response = api.post("/api/v1/decisions/", body, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def consent(api, user_name, action="grant", **extra):
+    body = {"account": user_name, "action": action, "mechanism": "self_service", **TRANSCRIPT_TRAINING, **extra}
+    response = api.post("/api/v1/consents/", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def terms(api, version, effective_at, *, reconsent=False):
+    response = api.post("/api/v1/terms-versions/", {
+        "version": version, "effective_at": effective_at.isoformat(),
+        "text_sha256": hashlib.sha256(version.encode()).hexdigest(),
+        "covers": [TRANSCRIPT_TRAINING], "requires_reconsent": reconsent}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+@pytest.fixture
+def sales(org):
+    return GroupFactory(organization=org, display_name="Sales")
+
+
+@pytest.fixture
+def ada(org, sales):
+    return AccountFactory(organization=org, user_name="ada@acme.test", groups=[sales])
+
+
+@pytest.fixture
+def bob(org, sales):
+    return AccountFactory(organization=org, user_name="bob@acme.test", groups=[sales])
+
+
+@pytest.fixture
+def carol(org):
+    return AccountFactory(organization=org, user_name="carol@acme.test")
+
+
+def backdate_rules(org, days):
+    """Arrange history: the rules set up for a test have been in force for `days` already."""
+    PolicyRuleVersion.objects.filter(organization=org).update(valid_from=timezone.now() - timedelta(days=days))
+    Organization.objects.filter(pk=org.pk).update(policy_version=org.policy_version + 1000)
+
+
+def test_an_owner_enables_meeting_summary_for_a_group(api, sales, ada, carol):
+    summary_input = {"data_category": "content.transcript", "purpose": "ai.inference"}
+    assert decide(api, account=ada.user_name, **summary_input)["allowed"] is False
+    api.post("/api/v1/policy-rules/", {"scope": "group", "group": sales.pk, "feature": "meeting_summary",
+                                       "effect": "allow"}, format="json")
+    answer = decide(api, account=ada.user_name, **summary_input)
+    assert answer["allowed"] is True and answer["reasons"][0]["enabled_by_features"] == ["meeting_summary"]
+    assert decide(api, account=carol.user_name, **summary_input)["allowed"] is False
+
+
+def test_a_participant_who_never_consented_blocks_training_on_the_meetings_transcript(api, org, ada, bob, carol):
+    api.post("/api/v1/policy-rules/", {"scope": "organization", **TRANSCRIPT_TRAINING, "effect": "allow"},
+             format="json")
+    consent(api, ada.user_name)
+    consent(api, carol.user_name, mechanism="join_or_leave_prompt")
+    answer = decide(api, accounts=[ada.user_name, bob.user_name, carol.user_name], **TRANSCRIPT_TRAINING)
+    assert answer["allowed"] is False and answer["blocking_accounts"] == [bob.user_name]
+    codes = {(r["account"], r["code"]) for r in answer["reasons"]}
+    assert (bob.user_name, "consent_missing") in codes and (ada.user_name, "consent_valid") in codes
+    carol_consent = next(r for r in answer["reasons"] if r["account"] == carol.user_name and "consent" in r)
+    assert carol_consent["freely_given"] is False
+    assert answer["policy_version"] == Organization.objects.get(pk=org.pk).policy_version
+
+
+def test_a_march_consent_goes_stale_when_the_august_terms_take_effect(api, org, ada):
+    now = timezone.now()
+    march, august = now - timedelta(days=120), now - timedelta(days=5)
+    terms(api, "march", march)
+    api.post("/api/v1/policy-rules/", {"scope": "organization", **TRANSCRIPT_TRAINING, "effect": "allow"},
+             format="json")
+    backdate_rules(org, 200)
+    consent(api, ada.user_name, terms_version="march", occurred_at=(march + timedelta(days=10)).isoformat())
+    assert decide(api, account=ada.user_name, **TRANSCRIPT_TRAINING)["allowed"] is True
+
+    terms(api, "august", august, reconsent=True)
+    now_answer = decide(api, account=ada.user_name, **TRANSCRIPT_TRAINING)
+    assert now_answer["allowed"] is False
+    assert now_answer["reasons"][1]["code"] == "consent_stale"
+    assert now_answer["reasons"][1]["stale_since_terms"] == "august"
+    before_august = decide(api, account=ada.user_name, at=(august - timedelta(days=1)).isoformat(),
+                           **TRANSCRIPT_TRAINING)
+    assert before_august["allowed"] is True
+    listed = api.get("/api/v1/consents/", {"account": ada.user_name}).json()["results"]
+    assert listed[0]["stale"] == "august"
+
+    consent(api, ada.user_name, terms_version="august")
+    assert decide(api, account=ada.user_name, **TRANSCRIPT_TRAINING)["allowed"] is True
+
+
+def test_a_revocation_stops_the_next_decision_and_is_audited(api, org, ada):
+    api.post("/api/v1/policy-rules/", {"scope": "organization", **TRANSCRIPT_TRAINING, "effect": "allow"},
+             format="json")
+    consent(api, ada.user_name)
+    assert decide(api, account=ada.user_name, **TRANSCRIPT_TRAINING)["allowed"] is True
+    consent(api, ada.user_name, action="revoke")
+    answer = decide(api, account=ada.user_name, **TRANSCRIPT_TRAINING)
+    assert answer["allowed"] is False and answer["reasons"][1]["code"] == "consent_revoked"
+    kinds = list(OutboxEntry.objects.filter(organization=org, subject_account=ada).values_list("kind", flat=True))
+    assert kinds.count("consent.granted") == 1 and kinds.count("consent.revoked") == 1
+
+
+def test_at_in_the_past_gives_the_past_answer_across_a_rule_change(api, org, ada):
+    rule = api.post("/api/v1/policy-rules/", {"scope": "organization", "data_category": "telemetry.usage",
+                                              "purpose": "service.improvement", "effect": "allow"},
+                    format="json").json()
+    backdate_rules(org, 10)
+    api.patch(f"/api/v1/policy-rules/{rule['id']}/", {"effect": "deny"}, format="json")
+    usage = {"data_category": "telemetry.usage", "purpose": "service.improvement"}
+    assert decide(api, account=ada.user_name, **usage)["allowed"] is False
+    past = decide(api, account=ada.user_name, at=(timezone.now() - timedelta(days=5)).isoformat(), **usage)
+    assert past["allowed"] is True and past["reasons"][0]["rules"] == [rule["id"]]
+
+
+def test_a_feature_consent_covers_only_the_pairs_the_feature_reads(api, org, ada):
+    api.post("/api/v1/policy-rules/", {"scope": "organization", "data_category": "content.audio",
+                                       "purpose": "ai.training.third_party", "effect": "allow"}, format="json")
+    ask = {"data_category": "content.audio", "purpose": "ai.training.third_party"}
+    assert decide(api, account=ada.user_name, **ask)["allowed"] is False
+    consent(api, ada.user_name, data_category=None, purpose=None, feature="transcription")
+    # transcription reads content.audio for ai.inference only: a consent to it is no consent to training
+    assert decide(api, account=ada.user_name, **ask)["allowed"] is False
+
+
+def test_a_batch_answers_each_request_in_order(api, ada, carol):
+    body = {"requests": [{"account": ada.user_name, "data_category": "telemetry.usage",
+                          "purpose": "service.provision"},
+                         {"account": carol.user_name, **TRANSCRIPT_TRAINING}]}
+    results = api.post("/api/v1/decisions/", body, format="json").json()["results"]
+    assert [r["allowed"] for r in results] == [True, False]
+
+
+def test_a_change_committed_elsewhere_is_seen_by_the_next_decision(api, org, ada):
+    usage = {"data_category": "telemetry.usage", "purpose": "marketing"}
+    assert decide(api, account=ada.user_name, **usage)["allowed"] is False  # compiled and cached now
+    from audit.actors import SYSTEM
+    from governance import services
+    from governance.models import DataCategory, Purpose
+    services.set_rule(organization=Organization.objects.get(pk=org.pk), actor=SYSTEM, scope="organization",
+                      effect="allow", data_category=DataCategory.objects.get(key="telemetry.usage"),
+                      purpose=Purpose.objects.get(key="marketing"))
+    assert decide(api, account=ada.user_name, **usage)["allowed"] is True
+
+
+class TestBadInput:
+    def problem(self, api, body):
+        response = api.post("/api/v1/decisions/", body, format="json")
+        assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
+        return {e["field"] for e in response.json()["errors"]}
+
+    def test_at_in_the_future(self, api, ada):
+        assert self.problem(api, {"account": ada.user_name, **TRANSCRIPT_TRAINING,
+                                  "at": (timezone.now() + timedelta(days=1)).isoformat()}) == {"at"}
+
+    def test_unknown_account_and_keys(self, api, ada):
+        assert self.problem(api, {"account": "nobody@acme.test", **TRANSCRIPT_TRAINING}) == {"account"}
+        assert self.problem(api, {"account": ada.user_name, "data_category": "content.smell",
+                                  "purpose": "ai.inference", "colour": "red"}) == {"data_category", "colour"}
+
+    def test_another_organizations_account_does_not_exist(self, api, other_org):
+        stranger = AccountFactory(organization=other_org)
+        assert self.problem(api, {"account": stranger.user_name, **TRANSCRIPT_TRAINING}) == {"account"}
+
+    def test_batch_errors_name_the_request(self, api, ada):
+        fields = self.problem(api, {"requests": [{"account": ada.user_name, **TRANSCRIPT_TRAINING},
+                                                 {"accounts": [], **TRANSCRIPT_TRAINING}, "nonsense"]})
+        assert fields == {"requests[1].accounts", "requests[2]"}
+
+    def test_consent_in_the_future_or_for_a_stranger_writes_nothing(self, api, ada, other_org):
+        stranger = AccountFactory(organization=other_org)
+        for body in ({"account": ada.user_name, "action": "grant", "mechanism": "self_service",
+                      "occurred_at": (timezone.now() + timedelta(hours=1)).isoformat(), **TRANSCRIPT_TRAINING},
+                     {"account": stranger.user_name, "action": "grant", "mechanism": "self_service",
+                      **TRANSCRIPT_TRAINING},
+                     {"account": ada.user_name, "action": "maybe", "mechanism": "self_service",
+                      **TRANSCRIPT_TRAINING},
+                     {"account": ada.user_name, "action": "grant", "mechanism": "self_service",
+                      "terms_version": "never-published", **TRANSCRIPT_TRAINING}):
+            response = api.post("/api/v1/consents/", body, format="json")
+            assert response.status_code == 400, body
+        assert not ConsentEvent.objects.exists()
+
+
+def test_simulate_reports_who_would_change_and_saves_nothing(api, org, sales, ada, bob, carol):
+    before = org.policy_version
+    response = api.post("/api/v1/policy-rules/simulate/", {"scope": "group", "group": sales.pk,
+                                                           "feature": "chat_compose", "effect": "allow"},
+                        format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["accounts_changed"] == 2
+    assert {a["account"] for a in body["accounts"]} == {ada.user_name, bob.user_name}
+    assert body["by_group"] == [{"group": sales.pk, "display_name": "Sales", "changed": 2, "to_allow": 2,
+                                 "to_deny": 0}]
+    assert not api.get("/api/v1/policy-rules/").json()["results"]
+    assert Organization.objects.get(pk=org.pk).policy_version == before
