@@ -1,11 +1,16 @@
 """The one error format, the one pagination class and the serializer base every API uses."""
+import gc
+from contextlib import contextmanager
+
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import exceptions, pagination, serializers, status
+import orjson
+from rest_framework import exceptions, pagination, renderers, serializers, status
+from rest_framework.utils.encoders import JSONEncoder as DRFJSONEncoder
 from rest_framework.views import exception_handler
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -132,3 +137,32 @@ class OrgAPIMixin:
     @property
     def actor(self):
         return self.request.user.actor
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """DRF's JSON renderer on orjson: the same output, several times faster on large answers."""
+
+    _fallback = DRFJSONEncoder()
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        return orjson.dumps(data, default=self._fallback.default,
+                            option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector while a hot path allocates many short-lived, acyclic objects.
+
+    Otherwise a full collection may walk every object in the process (compiled policies hold
+    hundreds of thousands) several times per request. Refcounting still frees everything at once;
+    any cycle is collected after the pause.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

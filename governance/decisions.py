@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from .consent import Basis, ConsentIndex
 from .engine import Effective, PolicySnapshot, Target, resolve
 
 
-@dataclass(frozen=True, slots=True)
-class AccountDecision:
+class AccountDecision(NamedTuple):
     account_id: int
     allowed: bool
     policy: Effective
@@ -42,13 +42,15 @@ class CompiledPolicy:
     """
 
     def __init__(self, snapshot: PolicySnapshot, consents: ConsentIndex, *, valid_until: datetime | None = None,
-                 rules_changed_at: datetime | None = None):
+                 rules_changed_at: datetime | None = None, account_ids: dict[str, int] | None = None):
         self.snapshot = snapshot
+        self.account_ids = account_ids or {}  # user_name -> id, as of compilation
         self.consents = consents
         self.policy_version = snapshot.policy_version
         self.valid_until = valid_until  # the next rule expiry: the compiled values change then
         self.rules_changed_at = rules_changed_at  # the last rule change: before it, rules differed
-        self._values: dict[object, dict[tuple[str, str], Effective]] = {}
+        # per group set (or account with rules of its own): (category, purpose) or Target -> value
+        self._values: dict[object, dict] = {}
         catalog = snapshot.catalog
         self._kinds = catalog.category_kinds
         self._consent_kinds = catalog.consent_kinds
@@ -62,7 +64,7 @@ class CompiledPolicy:
         value = values.get((data_category, purpose))
         if value is None:
             value = values[(data_category, purpose)] = resolve(snapshot, account_id,
-                                                               Target(None, data_category, purpose))
+                                                               Target(None, data_category, purpose), values)
         return value
 
     def decide_account(self, account_id: int, data_category: str, purpose: str, at: datetime) -> AccountDecision:

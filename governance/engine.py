@@ -15,7 +15,7 @@ that purpose: switching a feature on switches on what it needs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
@@ -51,8 +51,7 @@ class Target(NamedTuple):
         return {"data_category": self.data_category, "purpose": self.purpose}
 
 
-@dataclass(frozen=True, slots=True)
-class RuleRef:
+class RuleRef(NamedTuple):
     """A rule as the engine sees it: enough to decide and to explain."""
 
     id: int
@@ -64,9 +63,8 @@ class RuleRef:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Effective:
-    """The effective value of one target for one account, with why."""
+class Effective(NamedTuple):
+    """The effective value of one target for one account, with why. (A tuple: cheap to make, in the hot path.)"""
 
     target: Target
     effect: str
@@ -83,7 +81,7 @@ class Effective:
 
     @property
     def decided_by(self) -> str:
-        """The level whose value stands: default, organization, group or account."""
+        """The level whose value stands: default, organization, group, account, feature or data_sharing."""
         if self.denied_pairs:
             return "data_sharing"
         if self.enabled_by:
@@ -186,21 +184,30 @@ def resolve_switch(snapshot: PolicySnapshot, account_id: int, target: Target) ->
     return Effective(target, effect, default, tuple(applied))
 
 
-def resolve(snapshot: PolicySnapshot, account_id: int, target: Target) -> Effective:
-    """The effective value of one target for one account, with its explanation."""
+def resolve(snapshot: PolicySnapshot, account_id: int, target: Target, memo: dict | None = None) -> Effective:
+    """The effective value of one target for one account, with its explanation.
+
+    `memo` may carry values already resolved for the same account (or for any account with the
+    same groups and no rules of its own), so a feature read by many pairs is resolved once.
+    """
+    if memo is not None and (value := memo.get(target)) is not None:
+        return value
     switch = resolve_switch(snapshot, account_id, target)
-    if not target.is_feature:
-        if switch.allowed or switch.applied:
-            return switch
+    if target.is_feature:
+        value = _feature(snapshot, account_id, target, switch)
+    elif switch.allowed or switch.applied:
+        value = switch
+    else:
         enabling = tuple(feature for feature in
                          snapshot.catalog.pair_features.get((target.data_category, target.purpose), ())
-                         if _feature(snapshot, account_id, Target.of_feature(feature)).allowed)
-        return replace(switch, effect=ALLOW, enabled_by=enabling) if enabling else switch
-    return _feature(snapshot, account_id, target, switch)
+                         if resolve(snapshot, account_id, Target.of_feature(feature), memo).allowed)
+        value = switch._replace(effect=ALLOW, enabled_by=enabling) if enabling else switch
+    if memo is not None:
+        memo[target] = value
+    return value
 
 
-def _feature(snapshot: PolicySnapshot, account_id: int, target: Target, switch: Effective | None = None) -> Effective:
-    switch = switch or resolve_switch(snapshot, account_id, target)
+def _feature(snapshot: PolicySnapshot, account_id: int, target: Target, switch: Effective) -> Effective:
     if not switch.allowed:
         return switch
     denied = tuple(
@@ -208,7 +215,7 @@ def _feature(snapshot: PolicySnapshot, account_id: int, target: Target, switch: 
         if not (pair := resolve_switch(snapshot, account_id, Target.of_pair(category, purpose))).allowed
         and pair.applied  # only a rule's deny blocks a feature, not a catalog default
     )
-    return replace(switch, effect=DENY, denied_pairs=denied) if denied else switch
+    return switch._replace(effect=DENY, denied_pairs=denied) if denied else switch
 
 
 def effective_policy(snapshot: PolicySnapshot, account_id: int) -> list[Effective]:

@@ -1,4 +1,5 @@
 """Reads of the governance app: the catalog, rules, and the snapshot the engine works on."""
+import gc
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -121,8 +122,10 @@ def compile_policy(organization: Organization) -> CompiledPolicy:
     changes = versions.aggregate(opened=Max("valid_from"), closed=Max("valid_to", filter=Q(valid_to__lte=now)),
                                  expired=Max("expires_at", filter=Q(expires_at__lte=now)))
     rules_changed_at = max((t for t in changes.values() if t is not None), default=None)
+    account_ids = dict(Account.objects.filter(organization=organization).values_list("user_name", "pk")
+                       .iterator(chunk_size=10_000))
     return CompiledPolicy(snapshot, load_consents(organization, snapshot.catalog), valid_until=valid_until,
-                          rules_changed_at=rules_changed_at)
+                          rules_changed_at=rules_changed_at, account_ids=account_ids)
 
 
 _compiled: dict[int, CompiledPolicy] = {}
@@ -143,6 +146,9 @@ def compiled_policy(organization: Organization) -> CompiledPolicy:
                  and (compiled.valid_until is None or timezone.now() < compiled.valid_until))
         if not fresh:
             compiled = _compiled[organization.pk] = compile_policy(organization)
+            # Keep the cyclic collector from walking the compiled policy's many objects again and
+            # again; it holds no reference cycles, so replacing it still frees it.
+            gc.freeze()
         return compiled
 
 
@@ -155,7 +161,7 @@ def decide(organization: Organization, account_ids: list[int], data_category: st
         # The rules changed since `at`: resolve against the rules in force then, for these accounts only.
         past = build_snapshot(organization, at=at, account_ids=account_ids)
         past.policy_version = compiled.policy_version
-        compiled = CompiledPolicy(past, compiled.consents)
+        compiled = CompiledPolicy(past, compiled.consents, account_ids=compiled.account_ids)
     return compiled.decide(account_ids, data_category, purpose, at)
 
 

@@ -191,10 +191,46 @@ def record_consent(*, organization, actor: Actor, account, action: str, mechanis
     audit.record(
         organization=organization, actor=actor, subject_account=account, occurred_at=consent.occurred_at,
         kind=EventKind.CONSENT_GRANTED if action == ConsentAction.GRANT else EventKind.CONSENT_REVOKED,
-        payload={"consent": consent.pk, "account": account.user_name, "action": action, "mechanism": mechanism,
-                 "freely_given": consent.freely_given, "feature": feature.key if feature else None,
-                 "data_category": data_category.key if data_category else None,
-                 "purpose": purpose.key if purpose else None,
-                 "terms_version": terms_version.version if terms_version else None, "evidence": evidence or {},
-                 "policy_version": policy_version})
+        payload=_consent_payload(consent, policy_version))
     return consent
+
+
+@transaction.atomic
+def import_consents(*, organization, actor: Actor, consents: list[dict]) -> int:
+    """Record many consent events at once (history imported from another system), each audited.
+
+    Each item holds the arguments of `record_consent` but `organization` and `actor`.
+    """
+    now = timezone.now()
+    rows = []
+    for index, item in enumerate(consents):
+        item = dict(item)
+        errors = target_errors(item.get("feature"), item.get("data_category"), item.get("purpose"))
+        occurred_at = item.pop("occurred_at", None) or now
+        if occurred_at > now:
+            errors["occurred_at"] = "Must not lie in the future."
+        if item["account"].organization_id != organization.pk:
+            errors["account"] = "Not found in this organization."
+        if errors:
+            raise ValidationError({f"consents[{index}].{name}": message for name, message in errors.items()})
+        rows.append(ConsentEvent(organization=organization, occurred_at=occurred_at, recorded_at=now,
+                                 recorded_by=actor.as_dict(), **item))
+    created = ConsentEvent.objects.bulk_create(rows, batch_size=2000)
+    policy_version = bump_policy_version(organization)
+    for action, kind in ((ConsentAction.GRANT, EventKind.CONSENT_GRANTED), (ConsentAction.REVOKE,
+                                                                           EventKind.CONSENT_REVOKED)):
+        audit.record_many(organization=organization, kind=kind, actor=actor, occurred_at=None, entries=[
+            (consent.account, _consent_payload(consent, policy_version)) for consent in created
+            if consent.action == action])
+    return len(created)
+
+
+def _consent_payload(consent: ConsentEvent, policy_version: int) -> dict:
+    return {"consent": consent.pk, "account": consent.account.user_name, "action": consent.action,
+            "mechanism": consent.mechanism, "freely_given": consent.freely_given,
+            "feature": consent.feature.key if consent.feature_id else None,
+            "data_category": consent.data_category.key if consent.data_category_id else None,
+            "purpose": consent.purpose.key if consent.purpose_id else None,
+            "terms_version": consent.terms_version.version if consent.terms_version_id else None,
+            "occurred_at": consent.occurred_at.isoformat(), "evidence": consent.evidence,
+            "policy_version": policy_version}
