@@ -122,30 +122,44 @@ def seed(n_accounts: int, n_groups: int, n_rules: int, n_consents: int) -> Organ
 # ---------------------------------------------------------------------------------------------------
 # The baseline: the same decision, resolved straight from the ORM, row at a time.
 
-def orm_decide(org, account_id: int, category: str, purpose: str, at) -> bool:
-    category_obj = DataCategory.objects.get(organization=None, key=category)
-    purpose_obj = Purpose.objects.get(organization=None, key=purpose)
-    versions = (PolicyRuleVersion.objects.filter(organization=org, valid_from__lte=at, rule__data_category=category_obj,
-                                                 rule__purpose=purpose_obj)
+def orm_switch(org, account_id: int, at, **target) -> tuple[str, bool]:
+    """(effect, whether a rule decided it) for one target, through ORM queries."""
+    versions = (PolicyRuleVersion.objects.filter(organization=org, valid_from__lte=at,
+                                                 **{f"rule__{k}": v for k, v in target.items()})
                 .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
                 .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at)).select_related("rule"))
-    effect = "deny"
-    if category_obj.kind == "service_generated" and purpose == "service.provision":
+    effect, decided = "deny", False
+    if "data_category" in target and target["data_category"].kind == "service_generated" \
+            and target["purpose"].key == "service.provision":
         effect = "allow"
     org_rule = versions.filter(rule__scope="organization").first()
     if org_rule:
-        effect = org_rule.effect
+        effect, decided = org_rule.effect, True
         if org_rule.locked:
-            return effect == "allow" and orm_consent(org, account_id, category_obj, purpose_obj, at)
+            return effect, decided
     groups = list(AccountGroup.objects.filter(account_id=account_id).values_list("group_id", flat=True))
     group_rules = list(versions.filter(rule__scope="group", rule__group_id__in=groups))
     if group_rules:
-        effect = "deny" if any(v.effect == "deny" for v in group_rules) else "allow"
+        effect, decided = ("deny" if any(v.effect == "deny" for v in group_rules) else "allow"), True
         if any(v.locked for v in group_rules):
-            return effect == "allow" and orm_consent(org, account_id, category_obj, purpose_obj, at)
+            return effect, decided
     account_rule = versions.filter(rule__scope="account", rule__account_id=account_id).first()
     if account_rule:
-        effect = account_rule.effect
+        effect, decided = account_rule.effect, True
+    return effect, decided
+
+
+def orm_decide(org, account_id: int, category: str, purpose: str, at) -> bool:
+    category_obj = DataCategory.objects.get(organization=None, key=category)
+    purpose_obj = Purpose.objects.get(organization=None, key=purpose)
+    effect, decided = orm_switch(org, account_id, at, data_category=category_obj, purpose=purpose_obj)
+    if effect == "deny" and not decided:  # a feature switched on allows what it reads
+        for feature in AIFeature.objects.filter(organization=None, data_categories=category_obj, purposes=purpose_obj):
+            if orm_switch(org, account_id, at, feature=feature)[0] == "allow" and not any(
+                    orm_switch(org, account_id, at, data_category=c, purpose=p) == ("deny", True)
+                    for c in feature.data_categories.all() for p in feature.purposes.all()):
+                effect = "allow"
+                break
     return effect == "allow" and orm_consent(org, account_id, category_obj, purpose_obj, at)
 
 

@@ -218,3 +218,60 @@ def test_simulate_reports_who_would_change_and_saves_nothing(api, org, sales, ad
                                  "to_deny": 0}]
     assert not api.get("/api/v1/policy-rules/").json()["results"]
     assert Organization.objects.get(pk=org.pk).policy_version == before
+
+
+class TestIsolation:
+    def test_consents_and_terms_of_another_organization_are_invisible(self, api, other_api, ada):
+        consent(api, ada.user_name)
+        terms(api, "v1", timezone.now())
+        assert other_api.get("/api/v1/consents/").json()["results"] == []
+        assert other_api.get("/api/v1/terms-versions/").json()["results"] == []
+        consent_id = api.get("/api/v1/consents/").json()["results"][0]["id"]
+        assert other_api.get(f"/api/v1/consents/{consent_id}/").status_code == 404
+
+    def test_a_consent_cannot_name_another_organizations_terms(self, api, other_api, ada):
+        terms(other_api, "theirs", timezone.now())
+        response = api.post("/api/v1/consents/", {"account": ada.user_name, "action": "grant",
+                                                  "mechanism": "self_service", "terms_version": "theirs",
+                                                  **TRANSCRIPT_TRAINING}, format="json")
+        assert response.status_code == 400 and response.json()["errors"][0]["field"] == "terms_version"
+
+    def test_simulate_refuses_another_organizations_group(self, api, other_org):
+        foreign = GroupFactory(organization=other_org)
+        response = api.post("/api/v1/policy-rules/simulate/", {"scope": "group", "group": foreign.pk,
+                                                               "feature": "chat_compose", "effect": "allow"},
+                            format="json")
+        assert response.status_code == 400 and response.json()["errors"][0]["field"] == "group"
+
+    def test_auditors_cannot_consent_publish_or_simulate(self, auditor_session, org):
+        account = AccountFactory(organization=org)
+        for path, body in (("/api/v1/consents/", {"account": account.user_name, "action": "grant",
+                                                  "mechanism": "self_service", **TRANSCRIPT_TRAINING}),
+                           ("/api/v1/terms-versions/", {"version": "x", "effective_at": timezone.now().isoformat(),
+                                                        "text_sha256": "0" * 64}),
+                           ("/api/v1/policy-rules/simulate/", {"scope": "organization", "feature": "chat_compose",
+                                                               "effect": "allow"})):
+            assert auditor_session.post(path, body, format="json").status_code == 403, path
+        assert not ConsentEvent.objects.exists()
+
+
+def test_importing_consent_history_in_bulk_is_audited_and_decides(org, ada, bob):
+    from audit.actors import SYSTEM
+    from governance import services
+    from governance.models import DataCategory, Purpose
+    category = DataCategory.objects.get(key="content.transcript")
+    purpose = Purpose.objects.get(key="ai.training.first_party")
+    services.set_rule(organization=org, actor=SYSTEM, scope="organization", effect="allow",
+                      data_category=category, purpose=purpose)
+    week_ago = timezone.now() - timedelta(days=7)
+    created = services.import_consents(organization=org, actor=SYSTEM, consents=[
+        {"account": ada, "data_category": category, "purpose": purpose, "action": "grant", "mechanism": "import",
+         "occurred_at": week_ago},
+        {"account": bob, "data_category": category, "purpose": purpose, "action": "revoke", "mechanism": "import",
+         "occurred_at": week_ago}])
+    assert created == 2
+    assert OutboxEntry.objects.filter(organization=org, kind="consent.granted").count() == 1
+    assert OutboxEntry.objects.filter(organization=org, kind="consent.revoked").count() == 1
+    from governance.selectors import decide as decide_flow
+    decision = decide_flow(org, [ada.pk, bob.pk], "content.transcript", "ai.training.first_party")
+    assert [d.allowed for d in decision.accounts] == [True, False]
