@@ -7,6 +7,7 @@ only if it is allowed for each. Pure: no ORM here.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -42,13 +43,14 @@ class CompiledPolicy:
     """
 
     def __init__(self, snapshot: PolicySnapshot, consents: ConsentIndex, *, valid_until: datetime | None = None,
-                 rules_changed_at: datetime | None = None, account_ids: dict[str, int] | None = None):
+                 change_instants: list[datetime] | None = None, account_ids: dict[str, int] | None = None):
         self.snapshot = snapshot
         self.account_ids = account_ids or {}  # user_name -> id, as of compilation
         self.consents = consents
         self.policy_version = snapshot.policy_version
         self.valid_until = valid_until  # the next rule expiry: the compiled values change then
-        self.rules_changed_at = rules_changed_at  # the last rule change: before it, rules differed
+        # every instant a rule was saved, replaced, deleted or expired, in order
+        self.change_instants = change_instants or []
         # per group set (or account with rules of its own): (category, purpose) or Target -> value
         self._values: dict[object, dict] = {}
         catalog = snapshot.catalog
@@ -82,6 +84,52 @@ class CompiledPolicy:
 
     def covers_rules_at(self, at: datetime) -> bool:
         """Whether the rules compiled here are the ones in force at `at` (no change since)."""
-        after_change = self.rules_changed_at is None or at >= self.rules_changed_at
+        after_change = not self.change_instants or at >= self.change_instants[-1]
         before_expiry = self.valid_until is None or at < self.valid_until
         return after_change and before_expiry
+
+    def period_of(self, at: datetime) -> int:
+        """Which period between two rule changes holds `at` (the rules are constant within one)."""
+        return bisect_right(self.change_instants, at)
+
+
+def policy_reason(user_name: str, decision: AccountDecision) -> dict:
+    policy = decision.policy
+    reason = {"account": user_name, "code": "policy_allows" if policy.allowed else "policy_denies",
+              "decided_by": policy.decided_by,
+              "rules": [rule.id for rule in policy.applied]}
+    if policy.locked_by is not None:
+        reason["locked_by"] = policy.locked_by.id
+    if policy.enabled_by:
+        reason["enabled_by_features"] = list(policy.enabled_by)
+    if policy.denied_pairs:
+        reason["denied_data_sharing"] = [pair.target.as_dict() for pair in policy.denied_pairs]
+    return reason
+
+
+def consent_reason(user_name: str, decision: AccountDecision) -> dict:
+    basis = decision.consent
+    reason = {"account": user_name, "code": f"consent_{basis.state}"}
+    record = basis.record
+    if record is not None:
+        reason.update(consent=record.id, mechanism=record.mechanism, freely_given=record.freely_given,
+                      terms_version=record.terms_version, occurred_at=record.occurred_at)
+        if record.feature:
+            reason["via_feature"] = record.feature
+    if basis.stale_since is not None:
+        reason["stale_since_terms"] = basis.stale_since.version
+    return reason
+
+
+def decision_payload(decision: Decision, user_names: list[str]) -> dict:
+    """A decision as the API and the audit trail show it: reasons per account, the blocking ones."""
+    reasons, blocking = [], []
+    for user_name, account in zip(user_names, decision.accounts):
+        reasons.append(policy_reason(user_name, account))
+        if account.consent is not None:
+            reasons.append(consent_reason(user_name, account))
+        if not account.allowed:
+            blocking.append(user_name)
+    return {"allowed": decision.allowed, "reasons": reasons, "blocking_accounts": blocking,
+            "policy_version": decision.policy_version, "at": decision.at}
+

@@ -91,14 +91,7 @@ def live_rules():
 
 def load_consents(organization: Organization, catalog, index: ConsentIndex | None = None) -> ConsentIndex:
     """Every consent event of the organization (after `index.last_event_id`), and re-consent terms."""
-    index = index or ConsentIndex()
-    if index.last_event_id == 0:
-        for version, effective_at, category, purpose in (
-                TermsCoverage.objects.filter(terms_version__organization=organization,
-                                             terms_version__requires_reconsent=True)
-                .values_list("terms_version__version", "terms_version__effective_at", "data_category__key",
-                             "purpose__key")):
-            index.add_reconsent((category, purpose), Reconsent(version, effective_at))
+    index = index or reconsent_index(organization)
     rows = (ConsentEvent.objects.filter(organization=organization, id__gt=index.last_event_id)
             .order_by("occurred_at", "id")
             .values_list("id", "account_id", "feature__key", "data_category__key", "purpose__key", "action",
@@ -119,13 +112,13 @@ def compile_policy(organization: Organization) -> CompiledPolicy:
     versions = PolicyRuleVersion.objects.filter(organization=organization)
     valid_until = (versions.filter(valid_to__isnull=True, expires_at__gt=now)
                    .aggregate(next=Min("expires_at"))["next"])
-    changes = versions.aggregate(opened=Max("valid_from"), closed=Max("valid_to", filter=Q(valid_to__lte=now)),
-                                 expired=Max("expires_at", filter=Q(expires_at__lte=now)))
-    rules_changed_at = max((t for t in changes.values() if t is not None), default=None)
+    instants = set()
+    for opened, closed, expires in versions.values_list("valid_from", "valid_to", "expires_at"):
+        instants.update(t for t in (opened, closed, expires) if t is not None and t <= now)
     account_ids = dict(Account.objects.filter(organization=organization).values_list("user_name", "pk")
                        .iterator(chunk_size=10_000))
     return CompiledPolicy(snapshot, load_consents(organization, snapshot.catalog), valid_until=valid_until,
-                          rules_changed_at=rules_changed_at, account_ids=account_ids)
+                          change_instants=sorted(instants), account_ids=account_ids)
 
 
 _compiled: dict[int, CompiledPolicy] = {}
@@ -152,17 +145,33 @@ def compiled_policy(organization: Organization) -> CompiledPolicy:
         return compiled
 
 
+def policy_at(organization: Organization, at: datetime, account_ids, compiled: CompiledPolicy,
+              cache: dict | None = None) -> CompiledPolicy:
+    """The compiled policy whose rules are those in force at `at`, for `account_ids` at least.
+
+    Usually the current one. Before the last rule change, the rules of the period between two
+    changes that holds `at` are compiled for these accounts (and kept in `cache` by period).
+    """
+    if compiled.covers_rules_at(at):
+        return compiled
+    period = compiled.period_of(at)
+    if cache is not None and period in cache:
+        return cache[period]
+    past = build_snapshot(organization, at=at, account_ids=account_ids)
+    past.policy_version = compiled.policy_version
+    result = CompiledPolicy(past, compiled.consents, account_ids=compiled.account_ids)
+    if cache is not None:
+        cache[period] = result
+    return result
+
+
 def decide(organization: Organization, account_ids: list[int], data_category: str, purpose: str,
            at: datetime | None = None, *, compiled: CompiledPolicy | None = None) -> Decision:
     """Decide a flow for one or several accounts, now or as of a past instant."""
     compiled = compiled or compiled_policy(organization)
     at = at or timezone.now()
-    if not compiled.covers_rules_at(at):
-        # The rules changed since `at`: resolve against the rules in force then, for these accounts only.
-        past = build_snapshot(organization, at=at, account_ids=account_ids)
-        past.policy_version = compiled.policy_version
-        compiled = CompiledPolicy(past, compiled.consents, account_ids=compiled.account_ids)
-    return compiled.decide(account_ids, data_category, purpose, at)
+    policy = policy_at(organization, at, account_ids, compiled)
+    return policy.decide(account_ids, data_category, purpose, at)
 
 
 def reconsent_index(organization: Organization) -> ConsentIndex:

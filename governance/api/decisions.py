@@ -10,7 +10,6 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from ..decisions import AccountDecision, Decision
 
 MAX_BATCH = 10_000
 MAX_ACCOUNTS = 1_000
@@ -117,44 +116,3 @@ def parse_requests(data, *, catalog, resolve_accounts):
         raise ValidationError(errors)
     return is_batch, [([ids[name] for name in accounts], accounts, category, purpose, at)
                       for accounts, category, purpose, at in parsed]
-
-
-def _policy_reason(user_name: str, decision: AccountDecision) -> dict:
-    policy = decision.policy
-    reason = {"account": user_name, "code": "policy_allows" if policy.allowed else "policy_denies",
-              "decided_by": policy.decided_by,
-              "rules": [rule.id for rule in policy.applied]}
-    if policy.locked_by is not None:
-        reason["locked_by"] = policy.locked_by.id
-    if policy.enabled_by:
-        reason["enabled_by_features"] = list(policy.enabled_by)
-    if policy.denied_pairs:
-        reason["denied_data_sharing"] = [pair.target.as_dict() for pair in policy.denied_pairs]
-    return reason
-
-
-def _consent_reason(user_name: str, decision: AccountDecision) -> dict:
-    basis = decision.consent
-    reason = {"account": user_name, "code": f"consent_{basis.state}"}
-    record = basis.record
-    if record is not None:
-        reason.update(consent=record.id, mechanism=record.mechanism, freely_given=record.freely_given,
-                      terms_version=record.terms_version, occurred_at=record.occurred_at)
-        if record.feature:
-            reason["via_feature"] = record.feature
-    if basis.stale_since is not None:
-        reason["stale_since_terms"] = basis.stale_since.version
-    return reason
-
-
-def decision_payload(decision: Decision, user_names: list[str]) -> dict:
-    reasons, blocking = [], []
-    for user_name, account in zip(user_names, decision.accounts):
-        reasons.append(_policy_reason(user_name, account))
-        if account.consent is not None:
-            reasons.append(_consent_reason(user_name, account))
-        if not account.allowed:
-            blocking.append(user_name)
-    return {"allowed": decision.allowed, "reasons": reasons, "blocking_accounts": blocking,
-            "policy_version": decision.policy_version, "at": decision.at}
-

@@ -13,8 +13,9 @@ from .. import services
 from ..models import AIFeature, ConsentEvent, DataCategory, PolicyRule, Purpose, TermsVersion
 from ..selectors import (catalog_entries, compiled_policy, decide, live_rules, load_catalog, reconsent_index,
                          simulate_rule)
+from ..decisions import decision_payload
 from .decisions import (DecisionBatchResultSerializer, DecisionBatchSerializer, DecisionRequestSerializer,
-                        DecisionSerializer, decision_payload, parse_requests)
+                        DecisionSerializer, parse_requests)
 from .serializers import (CatalogSerializer, ConsentSerializer, PolicyRuleSerializer, PolicyRuleUpdateSerializer,
                           RuleDeleteSerializer, SimulationSerializer, TermsVersionSerializer)
 
