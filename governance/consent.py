@@ -56,26 +56,32 @@ class Basis:
 BASIS_MISSING = Basis(MISSING)
 
 
+def _occurred_at(record: ConsentRecord) -> datetime:
+    return record.occurred_at
+
+
 @dataclass
 class ConsentIndex:
-    # account id -> pair -> (occurred_at list, records), both in time order
-    timelines: dict[int, dict[Pair, tuple[list[datetime], list[ConsentRecord]]]] = field(default_factory=dict)
+    # account id -> pair -> records in time order (most timelines hold one or two events)
+    timelines: dict[int, dict[Pair, list[ConsentRecord]]] = field(default_factory=dict)
     reconsent: dict[Pair, tuple[list[datetime], list[Reconsent]]] = field(default_factory=dict)
     last_event_id: int = 0
 
     def add(self, account_id: int, pairs, record: ConsentRecord) -> None:
-        """Add a consent event; events must come in (occurred_at, id) order per account and pair."""
-        per_account = self.timelines.setdefault(account_id, {})
+        """Add a consent event; imported history may arrive out of time order."""
+        per_account = self.timelines.get(account_id)
+        if per_account is None:
+            per_account = self.timelines[account_id] = {}
         for pair in pairs:
-            times, records = per_account.setdefault(pair, ([], []))
-            if times and record.occurred_at < times[-1]:  # imported history may arrive late: keep order
-                at = bisect_right(times, record.occurred_at)
-                times.insert(at, record.occurred_at)
-                records.insert(at, record)
-            else:
-                times.append(record.occurred_at)
+            records = per_account.get(pair)
+            if records is None:
+                per_account[pair] = [record]
+            elif record.occurred_at >= records[-1].occurred_at:
                 records.append(record)
-        self.last_event_id = max(self.last_event_id, record.id)
+            else:
+                records.insert(bisect_right(records, record.occurred_at, key=_occurred_at), record)
+        if record.id > self.last_event_id:
+            self.last_event_id = record.id
 
     def add_reconsent(self, pair: Pair, reconsent: Reconsent) -> None:
         times, versions = self.reconsent.setdefault(pair, ([], []))
@@ -84,14 +90,13 @@ class ConsentIndex:
         versions.insert(at, reconsent)
 
     def basis(self, account_id: int, pair: Pair, at: datetime) -> Basis:
-        timeline = self.timelines.get(account_id, {}).get(pair)
-        if timeline is None:
+        per_account = self.timelines.get(account_id)
+        records = per_account.get(pair) if per_account else None
+        if records is None:
             return BASIS_MISSING
-        times, records = timeline
-        if times[-1] <= at:
-            record = records[-1]
-        else:
-            index = bisect_right(times, at)
+        record = records[-1]
+        if record.occurred_at > at:
+            index = bisect_right(records, at, key=_occurred_at)
             if index == 0:
                 return BASIS_MISSING
             record = records[index - 1]

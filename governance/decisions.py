@@ -38,8 +38,11 @@ class Decision:
 class CompiledPolicy:
     """An organization's policy at one version, ready to answer many decisions fast.
 
-    Effective values are computed once per distinct set of groups (and once per account that
-    has its own rules), then looked up; consent answers come from per-account timelines.
+    The value of a category x purpose for an account depends only on the rules that could touch
+    it: those on the pair itself, on the features that read the pair, and on those features'
+    other pairs. So values are memoised per pair and per the account's *relevant* groups (the
+    ones with such rules; for most accounts none), and per account only where the account has
+    such rules of its own. Consent answers come from per-account timelines.
     """
 
     def __init__(self, snapshot: PolicySnapshot, consents: ConsentIndex, *, valid_until: datetime | None = None,
@@ -51,29 +54,54 @@ class CompiledPolicy:
         self.valid_until = valid_until  # the next rule expiry: the compiled values change then
         # every instant a rule was saved, replaced, deleted or expired, in order
         self.change_instants = change_instants or []
-        # per group set (or account with rules of its own): (category, purpose) or Target -> value
-        self._values: dict[object, dict] = {}
         catalog = snapshot.catalog
-        self._kinds = catalog.category_kinds
-        self._consent_kinds = catalog.consent_kinds
+        self._needs_consent = {(c, p) for c in catalog.category_kinds for p in catalog.purpose_keys
+                               if catalog.needs_consent(c, p)}
+        self._groups_of = snapshot.account_groups
+        self._relevant_groups, self._relevant_accounts = self._dependencies(snapshot)
+        self._values: dict[tuple, Effective] = {}
+
+    @staticmethod
+    def _dependencies(snapshot: PolicySnapshot):
+        """Per pair: the groups and the accounts having a rule that can change its value."""
+        catalog = snapshot.catalog
+        groups_by_target, accounts_by_target = {}, {}
+        for group_id, rules in snapshot.group_rules.items():
+            for target in rules:
+                groups_by_target.setdefault(target, set()).add(group_id)
+        for account_id, rules in snapshot.account_rules.items():
+            for target in rules:
+                accounts_by_target.setdefault(target, set()).add(account_id)
+        relevant_groups, relevant_accounts = {}, {}
+        for category in catalog.category_kinds:
+            for purpose in catalog.purpose_keys:
+                pair = (category, purpose)
+                targets = {Target.of_pair(*pair)}
+                for feature in catalog.pair_features.get(pair, ()):
+                    targets.add(Target.of_feature(feature))
+                    targets.update(Target.of_pair(*other) for other in catalog.feature_pairs.get(feature, ()))
+                relevant_groups[pair] = frozenset().union(*(groups_by_target.get(t, ()) for t in targets))
+                relevant_accounts[pair] = frozenset().union(*(accounts_by_target.get(t, ()) for t in targets))
+        return relevant_groups, relevant_accounts
 
     def effective(self, account_id: int, data_category: str, purpose: str) -> Effective:
-        snapshot = self.snapshot
-        key = account_id if account_id in snapshot.account_rules else snapshot.account_groups.get(account_id, ())
-        values = self._values.get(key)
-        if values is None:
-            values = self._values[key] = {}
-        value = values.get((data_category, purpose))
+        pair = (data_category, purpose)
+        relevant = self._relevant_groups.get(pair)
+        if relevant is None:  # a key outside the catalog compiled here
+            return resolve(self.snapshot, account_id, Target(None, data_category, purpose))
+        groups = self._groups_of.get(account_id, ())
+        key = (pair, tuple(g for g in groups if g in relevant) if relevant else (),
+               account_id if account_id in self._relevant_accounts[pair] else 0)
+        value = self._values.get(key)
         if value is None:
-            value = values[(data_category, purpose)] = resolve(snapshot, account_id,
-                                                               Target(None, data_category, purpose), values)
+            value = self._values[key] = resolve(self.snapshot, account_id, Target(None, data_category, purpose))
         return value
 
     def decide_account(self, account_id: int, data_category: str, purpose: str, at: datetime) -> AccountDecision:
         policy = self.effective(account_id, data_category, purpose)
         if policy.effect != "allow":
             return AccountDecision(account_id, False, policy, None)
-        if self._kinds.get(data_category) not in self._consent_kinds.get(purpose, ()):
+        if (data_category, purpose) not in self._needs_consent:
             return AccountDecision(account_id, True, policy, None)
         basis = self.consents.basis(account_id, (data_category, purpose), at)
         return AccountDecision(account_id, basis.valid, policy, basis)

@@ -96,11 +96,19 @@ def load_consents(organization: Organization, catalog, index: ConsentIndex | Non
             .order_by("occurred_at", "id")
             .values_list("id", "account_id", "feature__key", "data_category__key", "purpose__key", "action",
                          "mechanism", "occurred_at", "terms_version__version", "terms_version__effective_at"))
+    # One object per distinct string, pair and terms version: 300,000 events share a few dozen.
+    shared: dict = {}
+    pairs_of = {pair: (pair,) for pair in ((c, p) for c in catalog.category_kinds for p in catalog.purpose_keys)}
     for (event_id, account_id, feature, category, purpose, action, mechanism, occurred_at, terms,
          terms_effective_at) in rows.iterator(chunk_size=10_000):
-        pairs = catalog.feature_pairs.get(feature, ()) if feature else ((category, purpose),)
-        index.add(account_id, pairs, ConsentRecord(event_id, action, mechanism, occurred_at, terms,
-                                                   terms_effective_at, feature))
+        if feature:
+            pairs = catalog.feature_pairs.get(feature, ())
+        else:
+            pairs = pairs_of.get((category, purpose)) or ((category, purpose),)
+        terms_effective_at = shared.setdefault(("terms", terms), terms_effective_at)
+        index.add(account_id, pairs, ConsentRecord(
+            event_id, shared.setdefault(action, action), shared.setdefault(mechanism, mechanism), occurred_at,
+            shared.setdefault(terms, terms), terms_effective_at, shared.setdefault(feature, feature)))
     return index
 
 

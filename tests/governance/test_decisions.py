@@ -134,3 +134,26 @@ def test_a_locked_organization_deny_is_never_overridden_by_any_consent(events, a
     decision = compiled(lock, group, consents=build_index(events)).decide([ADA], *TRAINING,
                                                                           T0 + timedelta(days=ask_day))
     assert not decision.allowed and decision.accounts[0].policy.locked_by.id == 1
+
+
+rule_specs = st.lists(st.tuples(
+    st.sampled_from(["organization", "group", "account"]), st.sampled_from([10, 11, 12]), st.sampled_from([ADA, BOB]),
+    st.sampled_from([Target.of_pair(*TRAINING), Target.of_pair("content.transcript", "ai.inference"),
+                     Target.of_feature("meeting_summary")]),
+    st.sampled_from([ALLOW, DENY]), st.booleans()), max_size=8)
+
+
+@given(specs=rule_specs, memberships=st.tuples(st.sets(st.sampled_from([10, 11, 12])),
+                                               st.sets(st.sampled_from([10, 11, 12]))))
+def test_the_compiled_memo_answers_exactly_what_the_engine_resolves(specs, memberships):
+    from governance.engine import resolve
+    snapshot = PolicySnapshot(organization_id=1, at=T0, policy_version=1, catalog=CATALOG,
+                              account_groups={ADA: tuple(sorted(memberships[0])), BOB: tuple(sorted(memberships[1]))})
+    for n, (scope, group, account, target, effect, locked) in enumerate(specs, start=1):
+        snapshot.add_rule(target, RuleRef(n, scope, effect, locked and scope != "account",
+                                          group if scope == "group" else None,
+                                          account if scope == "account" else None))
+    policy = CompiledPolicy(snapshot, ConsentIndex())
+    for account in (ADA, BOB, ADA, BOB):  # twice: the second answers come from the memo
+        for pair in (TRAINING, ("content.transcript", "ai.inference")):
+            assert policy.effective(account, *pair) == resolve(snapshot, account, Target.of_pair(*pair))
