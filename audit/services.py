@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from . import chain, signing
 from .actors import Actor
-from .models import AuditDigest, AuditEvent, ChainHead, OutboxEntry, SigningKey
+from .models import AuditDigest, AuditEvent, ChainHead, EventKind, OutboxEntry, SigningKey, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +141,34 @@ def write_digest(organization) -> AuditDigest:
         event_count=statement["event_count"], head_hash=head.hash, algorithm=signing.ALGORITHM,
         key_fingerprint=fingerprint, previous_signature=statement["previous_signature"],
         signature=signing.sign(body), body=body)
+
+
+def _webhook_state(endpoint: WebhookEndpoint) -> dict:
+    return {"id": endpoint.pk, "url": endpoint.url, "active": endpoint.active}  # never the secret
+
+
+@transaction.atomic
+def create_webhook(*, organization, actor: Actor, url: str, secret: str, active: bool = True) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.create(organization=organization, url=url, secret=secret, active=active)
+    record(organization=organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
+           payload={"action": "created", "after": _webhook_state(endpoint)})
+    return endpoint
+
+
+@transaction.atomic
+def update_webhook(*, endpoint: WebhookEndpoint, actor: Actor, **changes) -> WebhookEndpoint:
+    before = _webhook_state(endpoint)
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    endpoint.save()
+    record(organization=endpoint.organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
+           payload={"action": "changed", "before": before, "after": _webhook_state(endpoint),
+                    "secret_rotated": "secret" in changes})
+    return endpoint
+
+
+@transaction.atomic
+def delete_webhook(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
+    record(organization=endpoint.organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
+           payload={"action": "deleted", "before": _webhook_state(endpoint)})
+    endpoint.delete()

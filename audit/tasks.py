@@ -7,7 +7,7 @@ from django.db import InterfaceError, OperationalError
 
 from accounts.models import Organization
 
-from . import services
+from . import flows, services, webhooks
 
 RETRY = {"acks_late": True, "reject_on_worker_lost": True, "autoretry_for": (OperationalError, InterfaceError),
          "retry_backoff": True, "retry_backoff_max": 60, "max_retries": None}
@@ -37,3 +37,30 @@ def write_digests() -> int:
         services.write_digest(organization)
         count += 1
     return count
+
+
+@shared_task(**RETRY)
+def process_flow_batch(batch_id: int) -> dict:
+    """Judge a stored batch of flows. Safe to run twice: a batch is judged in one transaction, once."""
+    return flows.process_batch(batch_id)
+
+
+@shared_task(acks_late=True, expires=60)
+def sweep_flow_batches() -> list[int]:
+    """Re-drive batches still waiting (the broker was down, or a worker died holding them)."""
+    stale = flows.stale_batches(timedelta(seconds=settings.FLOW_SWEEP_AFTER_SECONDS))
+    for batch_id in stale:
+        process_flow_batch.delay(batch_id)
+    return stale
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+def deliver_webhook(self, delivery_id: int) -> bool:
+    """POST a violation delivery; retried with exponential backoff (up to about 4 hours), then marked failed."""
+    try:
+        return webhooks.deliver(delivery_id)
+    except webhooks.DeliveryFailed as exc:
+        if self.request.retries >= self.max_retries:
+            webhooks.give_up(delivery_id)
+            return False
+        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries * 60, 3600)) from exc

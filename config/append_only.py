@@ -1,4 +1,8 @@
-"""Database triggers that refuse UPDATE and DELETE on append-only tables (used by migrations)."""
+"""Database triggers that refuse UPDATE and DELETE on append-only tables (used by migrations).
+
+On SQLite, Django alters a table by rebuilding it, which drops its triggers: a migration that
+alters one of these tables must install the triggers again (the append-only tests catch it).
+"""
 
 POSTGRES_FUNCTION = """
 CREATE OR REPLACE FUNCTION refuse_change_append_only() RETURNS trigger AS $$

@@ -164,9 +164,13 @@ AUDIT_DIGEST_MINUTES = env.int("AUDIT_DIGEST_MINUTES", default=60)
 AUDIT_SWEEP_SECONDS = env.float("AUDIT_SWEEP_SECONDS", default=30)
 AUDIT_SWEEP_AFTER_SECONDS = env.float("AUDIT_SWEEP_AFTER_SECONDS", default=60)
 AUDIT_DRAIN_BATCH = env.int("AUDIT_DRAIN_BATCH", default=2000)
+# Flow batches still waiting after this long are re-driven by the sweep (a lost task, a dead worker).
+FLOW_SWEEP_AFTER_SECONDS = env.float("FLOW_SWEEP_AFTER_SECONDS", default=60)
+FLOW_SWEEP_LIMIT = env.int("FLOW_SWEEP_LIMIT", default=500)
 
 CELERY_BEAT_SCHEDULE = {
     "audit-sweep-outbox": {"task": "audit.tasks.sweep_outbox", "schedule": AUDIT_SWEEP_SECONDS},
+    "flows-sweep-batches": {"task": "audit.tasks.sweep_flow_batches", "schedule": AUDIT_SWEEP_SECONDS},
     "audit-write-digests": {"task": "audit.tasks.write_digests", "schedule": AUDIT_DIGEST_MINUTES * 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

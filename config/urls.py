@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from config.api import api_not_found
 from accounts.api.views import AccountViewSet, GroupViewSet
+from audit.api.flows import ExposureView, FlowBatchViewSet, FlowViewSet, WebhookEndpointViewSet
 from audit.api.views import AuditEventViewSet
 from governance.api.views import (CatalogView, ConsentViewSet, DecisionView, PolicyRuleViewSet,
                                   TermsVersionViewSet)
@@ -17,10 +18,14 @@ router.register("policy-rules", PolicyRuleViewSet, basename="policyrule")
 router.register("audit-events", AuditEventViewSet, basename="auditevent")
 router.register("terms-versions", TermsVersionViewSet, basename="termsversion")
 router.register("consents", ConsentViewSet, basename="consent")
+router.register("flows", FlowViewSet, basename="flow")
+router.register("flow-batches", FlowBatchViewSet, basename="flowbatch")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 api_v1 = [
     path("catalog/", CatalogView.as_view(), name="catalog"),
     path("decisions/", DecisionView.as_view(), name="decisions"),
+    path("exposure/", ExposureView.as_view(), name="exposure"),
     *router.urls,
 ]
 

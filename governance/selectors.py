@@ -9,6 +9,7 @@ from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from accounts.models import Account, AccountGroup, Group, Organization
+from accounts.selectors import account_ids_by_user_name
 
 from .consent import ConsentIndex, ConsentRecord, Reconsent
 from .decisions import CompiledPolicy, Decision
@@ -151,6 +152,15 @@ def compiled_policy(organization: Organization) -> CompiledPolicy:
             # again; it holds no reference cycles, so replacing it still frees it.
             gc.freeze()
         return compiled
+
+
+def known_accounts(compiled: CompiledPolicy, organization: Organization, user_names) -> dict[str, int]:
+    """Accounts by user_name from the compiled policy; the database only for ones created since."""
+    found = {name: compiled.account_ids[name] for name in user_names if name in compiled.account_ids}
+    missing = set(user_names) - found.keys()
+    if missing:
+        found.update(account_ids_by_user_name(organization, missing))
+    return found
 
 
 def policy_at(organization: Organization, at: datetime, account_ids, compiled: CompiledPolicy,

@@ -7,12 +7,10 @@ from rest_framework.views import APIView
 
 from config.api import OrgAPIMixin, gc_paused
 
-from accounts.selectors import account_ids_by_user_name
-
 from .. import services
 from ..models import AIFeature, ConsentEvent, DataCategory, PolicyRule, Purpose, TermsVersion
-from ..selectors import (catalog_entries, compiled_policy, decide, live_rules, load_catalog, reconsent_index,
-                         simulate_rule)
+from ..selectors import (catalog_entries, compiled_policy, decide, known_accounts, live_rules, load_catalog,
+                         reconsent_index, simulate_rule)
 from ..decisions import decision_payload
 from .decisions import (DecisionBatchResultSerializer, DecisionBatchSerializer, DecisionRequestSerializer,
                         DecisionSerializer, parse_requests)
@@ -137,15 +135,6 @@ class ConsentViewSet(OrgAPIMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMode
     def perform_create(self, serializer):
         serializer.instance = services.record_consent(organization=self.organization, actor=self.actor,
                                                       **serializer.validated_data)
-
-
-def known_accounts(compiled, organization, user_names) -> dict[str, int]:
-    """Accounts by user_name from the compiled policy; the database only for ones created since."""
-    found = {name: compiled.account_ids[name] for name in user_names if name in compiled.account_ids}
-    missing = set(user_names) - found.keys()
-    if missing:
-        found.update(account_ids_by_user_name(organization, missing))
-    return found
 
 
 class DecisionView(OrgAPIMixin, APIView):

@@ -1,0 +1,150 @@
+"""Flow ingestion, flow lists, batch status and exposure: the API of the audit trail of data flows."""
+import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import OrgAPIMixin, StrictModelSerializer, gc_paused
+from governance.selectors import compiled_policy, known_accounts
+
+from .. import flows, selectors, services
+from ..models import FlowBatch, TelemetryFlow, WebhookEndpoint
+
+
+class FlowInSerializer(serializers.Serializer):
+    """Documents one reported flow (validated by `audit.flows.validate_flows`)."""
+
+    flow_id = serializers.CharField(max_length=200, help_text="The reporter's id; resending it changes nothing.")
+    accounts = serializers.ListField(child=serializers.CharField(), help_text="user_names whose data flowed.")
+    data_category = serializers.CharField()
+    purpose = serializers.CharField()
+    destination = serializers.CharField(max_length=200, help_text="e.g. vendor.model_training")
+    occurred_at = serializers.DateTimeField()
+    volume = serializers.IntegerField(min_value=0, required=False)
+
+
+class FlowBatchInSerializer(serializers.Serializer):
+    flows = FlowInSerializer(many=True)
+
+
+class BatchAcceptedSerializer(serializers.Serializer):
+    batch_id = serializers.IntegerField()
+    flows = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class FlowBatchSerializer(serializers.ModelSerializer):
+    counts = serializers.DictField(child=serializers.IntegerField())
+
+    class Meta:
+        model = FlowBatch
+        fields = ["id", "status", "flow_count", "counts", "received_at", "processed_at", "attempts"]
+
+
+class TelemetryFlowSerializer(serializers.ModelSerializer):
+    accounts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TelemetryFlow
+        fields = ["flow_id", "batch", "occurred_at", "accounts", "data_category", "purpose", "destination", "volume",
+                  "verdict", "blocking_accounts", "reasons", "policy_version", "audit_seq", "recorded_at"]
+
+    def get_accounts(self, flow) -> list[str]:
+        return [link.account.user_name for link in flow.account_links.all()]
+
+
+class FlowFilter(django_filters.FilterSet):
+    account = django_filters.CharFilter(field_name="account_links__account__user_name", distinct=True)
+    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = TelemetryFlow
+        fields = ["verdict", "account", "data_category", "purpose", "destination", "occurred_after",
+                  "occurred_before", "batch"]
+
+
+class FlowViewSet(OrgAPIMixin, mixins.CreateModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Report flows in batches (POST, 202) and list the judged ones with their verdicts."""
+
+    queryset = TelemetryFlow.objects.prefetch_related("account_links__account")
+    serializer_class = TelemetryFlowSerializer
+    filterset_class = FlowFilter
+
+    @extend_schema(request=FlowBatchInSerializer, responses={202: BatchAcceptedSerializer})
+    def create(self, request, *args, **kwargs):
+        """Accept a batch of up to 10,000 flows whole, or refuse it whole naming each bad item."""
+        organization = self.organization
+        compiled = compiled_policy(organization)
+        with gc_paused():
+            validated = flows.validate_flows(
+                request.data, catalog=compiled.snapshot.catalog,
+                resolve_accounts=lambda names: known_accounts(compiled, organization, names))
+        batch = flows.receive_batch(organization=organization, actor=self.actor, flows=validated)
+        return Response({"batch_id": batch.pk, "flows": batch.flow_count, "status": batch.status},
+                        status=status.HTTP_202_ACCEPTED)
+
+
+class FlowBatchViewSet(OrgAPIMixin, viewsets.ReadOnlyModelViewSet):
+    """Where a batch stands: received or done, and its flows counted by verdict."""
+
+    queryset = FlowBatch.objects.defer("payload")
+    serializer_class = FlowBatchSerializer
+
+
+class ExposureQuerySerializer(serializers.Serializer):
+    since = serializers.DateField(required=False, help_text="First day (default: 30 days ago).")
+    until = serializers.DateField(required=False, help_text="Last day, included (default: today).")
+
+    def validate(self, data):
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise serializers.ValidationError({"since": "Must not be after until."})
+        return data
+
+
+class ExposureView(OrgAPIMixin, APIView):
+    """The rollups behind the charts: per group x category x purpose x destination, over a range of days."""
+
+    @extend_schema(parameters=[OpenApiParameter("since", OpenApiTypes.DATE), OpenApiParameter("until", OpenApiTypes.DATE)],
+                   responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        query = ExposureQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(selectors.exposure(self.organization, **query.validated_data))
+
+
+class WebhookEndpointSerializer(StrictModelSerializer):
+    secret = serializers.CharField(write_only=True, min_length=16, max_length=128)
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "secret", "active", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate_url(self, value):
+        if not value.startswith(("https://", "http://")):
+            raise serializers.ValidationError("Must be an http(s) URL.")
+        return value
+
+
+class WebhookEndpointViewSet(OrgAPIMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
+                             mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Endpoints that receive each batch's new violations, signed with HMAC-SHA256 (X-Signature-256)."""
+
+    queryset = WebhookEndpoint.objects.all()
+    serializer_class = WebhookEndpointSerializer
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.create_webhook(organization=self.organization, actor=self.actor,
+                                                                   **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update_webhook(endpoint=serializer.instance, actor=self.actor,
+                                                                   **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.delete_webhook(endpoint=instance, actor=self.actor)
+

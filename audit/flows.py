@@ -1,0 +1,269 @@
+"""Reported data flows: validated whole at the door, judged by workers against the policy as it was.
+
+A batch is accepted whole or refused whole. Accepted, it is stored as one row in the request's
+transaction and answered 202; a worker then judges every flow as of its `occurred_at`, writes the
+flows with their verdicts, appends one audit event per flow to the organization's chain and
+updates the exposure rollups, all in one transaction that also marks the batch done. A worker
+that dies halfway leaves the batch as it was received, for the next attempt.
+"""
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework.exceptions import ValidationError
+
+from accounts.models import Account
+from governance.decisions import decision_payload
+from governance.selectors import compiled_policy, policy_at
+
+from . import chain
+from .webhooks import notify_violations
+from .models import (AuditEvent, ChainHead, EventKind, ExposureRollup, ExposureSeen, FlowAccount, FlowBatch,
+                     TelemetryFlow, Verdict)
+
+MAX_FLOWS = 10_000
+MAX_ACCOUNTS_PER_FLOW = 1_000
+FLOW_FIELDS = {"flow_id", "accounts", "data_category", "purpose", "destination", "occurred_at", "volume"}
+CLOCK_SKEW = timedelta(minutes=5)  # reporters' clocks run a little ahead; beyond this a flow is refused
+
+
+def validate_flows(data, *, catalog, resolve_accounts) -> list[list]:
+    """Check a posted batch cheaply and completely; returns the flows ready to store.
+
+    Each stored flow is [flow_id, [account ids], data_category, purpose, destination, occurred_at
+    (ISO, UTC), volume]. Errors name the offending item and field (`flows[12].purpose`).
+    """
+    if not isinstance(data, dict) or set(data) != {"flows"}:
+        extra = sorted(set(data) - {"flows"}) if isinstance(data, dict) else []
+        raise ValidationError({name: ["Unknown field."] for name in extra} or {"flows": ["This field is required."]})
+    items = data["flows"]
+    if not isinstance(items, list) or not items or len(items) > MAX_FLOWS:
+        raise ValidationError({"flows": [f"Must be a list of 1 to {MAX_FLOWS} flows."]})
+    categories, purposes = catalog.category_kinds, set(catalog.purpose_keys)
+    latest = timezone.now() + CLOCK_SKEW
+    errors, flows, names, seen_ids = {}, [], set(), set()
+    for index, item in enumerate(items):
+        where = f"flows[{index}]"
+        if not isinstance(item, dict):
+            errors[where] = ["Expected an object."]
+            continue
+        for key in item.keys() - FLOW_FIELDS:
+            errors[f"{where}.{key}"] = ["Unknown field."]
+        flow_id = item.get("flow_id")
+        if not isinstance(flow_id, str) or not 0 < len(flow_id) <= 200:
+            errors[f"{where}.flow_id"] = ["Must be a string of 1 to 200 characters."]
+        elif flow_id in seen_ids:
+            errors[f"{where}.flow_id"] = ["Repeated within the batch."]
+        seen_ids.add(flow_id)
+        accounts = item.get("accounts")
+        if (not isinstance(accounts, list) or not 0 < len(accounts) <= MAX_ACCOUNTS_PER_FLOW
+                or not all(isinstance(name, str) and name for name in accounts)):
+            errors[f"{where}.accounts"] = [f"Must be a list of 1 to {MAX_ACCOUNTS_PER_FLOW} user_names."]
+            accounts = []
+        names.update(accounts)
+        if item.get("data_category") not in categories:
+            errors[f"{where}.data_category"] = ["Unknown data category key."]
+        if item.get("purpose") not in purposes:
+            errors[f"{where}.purpose"] = ["Unknown purpose key."]
+        destination = item.get("destination")
+        if not isinstance(destination, str) or not 0 < len(destination) <= 200:
+            errors[f"{where}.destination"] = ["Must be a string of 1 to 200 characters."]
+        occurred = parse_datetime(item["occurred_at"]) if isinstance(item.get("occurred_at"), str) else None
+        if occurred is None or occurred.tzinfo is None:
+            errors[f"{where}.occurred_at"] = ["Must be an ISO 8601 date-time with a time zone."]
+        elif occurred > latest:
+            errors[f"{where}.occurred_at"] = ["Must not lie in the future."]
+        volume = item.get("volume", 0)
+        if not isinstance(volume, int) or isinstance(volume, bool) or not 0 <= volume < 2**62:
+            errors[f"{where}.volume"] = ["Must be a non-negative integer."]
+        if len(errors) > 100:
+            break  # enough to act on; a batch is refused whole anyway
+        flows.append([flow_id, accounts, item.get("data_category"), item.get("purpose"), destination,
+                      chain.iso(occurred) if occurred else None, volume])
+    if errors:
+        raise ValidationError(errors)
+    ids = resolve_accounts(names)
+    unknown = names - ids.keys()
+    if unknown:
+        for index, flow in enumerate(flows):
+            missing = [name for name in flow[1] if name in unknown]
+            if missing:
+                errors[f"flows[{index}].accounts"] = [f"Unknown account: {', '.join(missing[:5])}."]
+            if len(errors) > 100:
+                break
+        raise ValidationError(errors)
+    for flow in flows:
+        flow[1] = [ids[name] for name in flow[1]]
+    return flows
+
+
+@transaction.atomic
+def receive_batch(*, organization, actor, flows: list[list]) -> FlowBatch:
+    """Store a validated batch; a worker is asked to judge it once this transaction commits."""
+    batch = FlowBatch.objects.create(organization=organization, flow_count=len(flows),
+                                     payload=orjson.dumps(flows), received_at=timezone.now(),
+                                     submitted_by=actor.as_dict())
+
+    def enqueue():
+        from .tasks import process_flow_batch
+        process_flow_batch.delay(batch.pk)
+
+    # robust: with the broker down the batch is stored all the same, and the sweep judges it later
+    transaction.on_commit(enqueue, robust=True)
+    return batch
+
+
+def process_batch(batch_id: int) -> dict:
+    """Judge a stored batch, exactly once: a second run, or one after a crash, finds it done or redoes it whole."""
+    with transaction.atomic():
+        batch = FlowBatch.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None or batch.status == FlowBatch.Status.DONE:
+            return batch.counts if batch else {}
+        organization = batch.organization
+        ChainHead.objects.get_or_create(organization=organization)
+        flows = orjson.loads(bytes(batch.payload))
+        existing = set(TelemetryFlow.objects.filter(organization=organization, flow_id__in=[f[0] for f in flows])
+                       .values_list("flow_id", flat=True))
+        fresh = [f for f in flows if f[0] not in existing]
+        judged = _judge(organization, fresh)
+        head = ChainHead.objects.select_for_update().get(organization=organization)
+        counts = _write(organization, batch, judged, head)
+        counts["duplicate"] = len(flows) - len(fresh)
+        FlowBatch.objects.filter(pk=batch.pk).update(status=FlowBatch.Status.DONE, processed_at=timezone.now(),
+                                                     counts=counts, attempts=batch.attempts + 1)
+        if counts.get(Verdict.VIOLATION):
+            notify_violations(organization, batch.pk)
+    return counts
+
+
+def _judge(organization, flows: list[list]):
+    """Decide each flow as of its occurred_at; returns (flow, instant, decision, user_names) tuples."""
+    compiled = compiled_policy(organization)
+    all_ids = sorted({account_id for flow in flows for account_id in flow[1]})
+    names = dict(Account.objects.filter(pk__in=all_ids).values_list("pk", "user_name")) if all_ids else {}
+    periods: dict = {}
+    judged = []
+    for flow in flows:
+        at = datetime.fromisoformat(flow[5])
+        policy = policy_at(organization, at, all_ids, compiled, periods)
+        decision = policy.decide(flow[1], flow[2], flow[3], at)
+        judged.append((flow, at, decision, [names[a] for a in flow[1]]))
+    return judged
+
+
+def _write(organization, batch: FlowBatch, judged, head: ChainHead) -> dict:
+    now = timezone.now()
+    seq, prev = head.seq, head.hash
+    flow_rows, events, counts = [], [], defaultdict(int)
+    actor = batch.submitted_by
+    for flow, at, decision, user_names in judged:
+        flow_id, account_ids, category, purpose, destination, _, volume = flow
+        verdict = Verdict.PERMITTED if decision.allowed else Verdict.VIOLATION
+        counts[verdict] += 1
+        explained = decision_payload(decision, user_names)
+        reasons = [r for r in explained["reasons"] if r["account"] in explained["blocking_accounts"]] \
+            if not decision.allowed else explained["reasons"][:2]
+        seq += 1
+        blocking_ids = [d.account_id for d in decision.blocking]
+        body = chain.event_body(
+            organization_id=organization.pk, seq=seq, occurred_at=at, recorded_at=now, actor=actor,
+            kind=EventKind.FLOW_PERMITTED if decision.allowed else EventKind.FLOW_VIOLATION,
+            subject_account=(blocking_ids or account_ids)[0],
+            payload={"flow_id": flow_id, "batch": batch.pk, "accounts": user_names, "data_category": category,
+                     "purpose": purpose, "destination": destination, "volume": volume, "verdict": verdict,
+                     "blocking_accounts": explained["blocking_accounts"], "reasons": reasons,
+                     "policy_version": decision.policy_version})
+        digest = chain.link_hash(prev, body)
+        events.append(AuditEvent(organization=organization, seq=seq, occurred_at=at, recorded_at=now,
+                                 kind=EventKind.FLOW_PERMITTED if decision.allowed else EventKind.FLOW_VIOLATION,
+                                 actor_kind=actor.get("kind", ""), actor_name=actor.get("name", ""),
+                                 subject_account_id=(blocking_ids or account_ids)[0], body=body, prev_hash=prev,
+                                 hash=digest))
+        prev = digest
+        flow_rows.append(TelemetryFlow(
+            organization=organization, flow_id=flow_id, batch=batch, occurred_at=at, data_category=category,
+            purpose=purpose, destination=destination, volume=volume, account_count=len(account_ids),
+            verdict=verdict, blocking_accounts=explained["blocking_accounts"], reasons=reasons,
+            policy_version=decision.policy_version, audit_seq=seq, recorded_at=now))
+    AuditEvent.objects.bulk_create(events, batch_size=2000)
+    TelemetryFlow.objects.bulk_create(flow_rows, batch_size=2000)
+    links = [FlowAccount(flow=row, account_id=d.account_id, blocking=not d.allowed)
+             for row, (_, _, decision, _) in zip(flow_rows, judged) for d in decision.accounts]
+    FlowAccount.objects.bulk_create(links, batch_size=5000)
+    _roll_up(organization, judged)
+    ChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev, updated_at=now)
+    return dict(counts)
+
+
+def _roll_up(organization, judged) -> None:
+    """Add the batch to the per-day exposure rollups, counting each account once per day and cell."""
+    groups_of = compiled_policy(organization).snapshot.account_groups
+    cells = defaultdict(lambda: [0, 0, set()])  # (day, group, category, purpose, destination, verdict)
+    for flow, at, decision, _ in judged:
+        _, account_ids, category, purpose, destination, _, volume = flow
+        verdict = Verdict.PERMITTED if decision.allowed else Verdict.VIOLATION
+        day = at.date()
+        touched = {}
+        for account_id in account_ids:
+            for group in groups_of.get(account_id, ()) or (0,):
+                touched.setdefault(group, []).append(account_id)
+        for group, members in touched.items():
+            cell = cells[(day, group, category, purpose, destination, verdict)]
+            cell[0] += 1
+            cell[1] += volume
+            cell[2].update(members)
+    if not cells:
+        return
+    seen = {(day, account_id, category, purpose, destination, verdict)
+            for (day, _, category, purpose, destination, verdict), (_, _, members) in cells.items()
+            for account_id in members}
+    new = _insert_seen(organization, seen)
+    rows = []
+    for (day, group, category, purpose, destination, verdict), (flows, volume, members) in cells.items():
+        fresh = sum(1 for a in members if (day, a, category, purpose, destination, verdict) in new)
+        rows.append((organization.pk, day, group, category, purpose, destination, verdict, flows, volume, fresh))
+    _upsert_rollups(rows)
+
+
+def _insert_seen(organization, seen: set) -> set:
+    """Insert (day, account, cell) facts not seen yet; returns the ones that were new."""
+    table = ExposureSeen._meta.db_table
+    columns = "organization_id, day, account_id, data_category, purpose, destination, verdict"
+    new = set()
+    rows = sorted(seen)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start:start + 500]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            params = [p for row in chunk for p in (organization.pk, *row)]
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT DO NOTHING "
+                           f"RETURNING day, account_id, data_category, purpose, destination, verdict", params)
+            for day, account_id, category, purpose, destination, verdict in cursor.fetchall():
+                day = day if not isinstance(day, str) else datetime.fromisoformat(day).date()
+                new.add((day, account_id, category, purpose, destination, verdict))
+    return new
+
+
+def _upsert_rollups(rows: list[tuple]) -> None:
+    table = ExposureRollup._meta.db_table
+    columns = "organization_id, day, group_key, data_category, purpose, destination, verdict, flows, volume, accounts"
+    conflict = "organization_id, day, group_key, data_category, purpose, destination, verdict"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start:start + 500]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({conflict}) DO UPDATE SET "
+                f"flows = {table}.flows + excluded.flows, volume = {table}.volume + excluded.volume, "
+                f"accounts = {table}.accounts + excluded.accounts",
+                [p for row in chunk for p in row])
+
+
+def stale_batches(older_than: timedelta) -> list[int]:
+    cutoff = timezone.now() - older_than
+    return list(FlowBatch.objects.filter(status=FlowBatch.Status.RECEIVED, received_at__lte=cutoff)
+                .order_by("received_at").values_list("pk", flat=True)[:settings.FLOW_SWEEP_LIMIT])

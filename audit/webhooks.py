@@ -1,0 +1,78 @@
+"""Violation webhooks: a signed POST per judged batch with violations, retried with backoff."""
+import hashlib
+import hmac
+import time
+import urllib.error
+import urllib.request
+
+import orjson
+from django.db import transaction
+from django.utils import timezone
+
+from .models import TelemetryFlow, Verdict, WebhookDelivery, WebhookEndpoint
+
+TIMEOUT_SECONDS = 10
+MAX_VIOLATIONS_PER_DELIVERY = 1000
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>", hex: what the receiver recomputes to trust a delivery."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def notify_violations(organization, batch_id: int) -> list[int]:
+    """Owe each active endpoint a delivery of the batch's violations (call inside the judging transaction)."""
+    endpoints = list(WebhookEndpoint.objects.filter(organization=organization, active=True))
+    if not endpoints:
+        return []
+    violations = list(TelemetryFlow.objects.filter(batch_id=batch_id, verdict=Verdict.VIOLATION)
+                      .order_by("audit_seq")
+                      .values("flow_id", "occurred_at", "data_category", "purpose", "destination", "volume",
+                              "blocking_accounts", "reasons", "audit_seq")[:MAX_VIOLATIONS_PER_DELIVERY])
+    body = orjson.dumps({"event": "flow.violation", "organization": organization.slug, "batch": batch_id,
+                         "violations": violations}, option=orjson.OPT_UTC_Z).decode()
+    deliveries = WebhookDelivery.objects.bulk_create([WebhookDelivery(endpoint=e, body=body) for e in endpoints])
+    ids = [d.pk for d in deliveries]
+
+    def enqueue():
+        from .tasks import deliver_webhook
+        for delivery_id in ids:
+            deliver_webhook.delay(delivery_id)
+
+    transaction.on_commit(enqueue, robust=True)
+    return ids
+
+
+class DeliveryFailed(Exception):
+    """The endpoint did not take the delivery; the task retries it later."""
+
+
+def deliver(delivery_id: int) -> bool:
+    """POST one delivery. Returns True once delivered (also when it already was); raises DeliveryFailed."""
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status == WebhookDelivery.Status.DELIVERED:
+        return True
+    body = delivery.body.encode()
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(delivery.endpoint.url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "X-Webhook-Timestamp": timestamp,
+        "X-Webhook-Delivery": str(delivery.pk),
+        "X-Signature-256": "sha256=" + signature(delivery.endpoint.secret, timestamp, body)})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            ok = 200 <= response.status < 300
+            error = "" if ok else f"HTTP {response.status}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        ok, error = False, str(exc)[:500]
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        attempts=delivery.attempts + 1, last_error=error,
+        status=WebhookDelivery.Status.DELIVERED if ok else WebhookDelivery.Status.PENDING,
+        delivered_at=timezone.now() if ok else None)
+    if not ok:
+        raise DeliveryFailed(error)
+    return True
+
+
+def give_up(delivery_id: int) -> None:
+    WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).update(
+        status=WebhookDelivery.Status.FAILED)
