@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 
 from accounts.models import Account
-from governance.decisions import decision_payload
+from governance.decisions import blocking_reasons, decision_payload
 from governance.selectors import compiled_policy, policy_at
 
 from . import chain
@@ -165,8 +165,7 @@ def _write(organization, batch: FlowBatch, judged, head: ChainHead) -> dict:
         verdict = Verdict.PERMITTED if decision.allowed else Verdict.VIOLATION
         counts[verdict] += 1
         explained = decision_payload(decision, user_names)
-        reasons = [r for r in explained["reasons"] if r["account"] in explained["blocking_accounts"]] \
-            if not decision.allowed else explained["reasons"][:2]
+        reasons = blocking_reasons(decision, user_names) if not decision.allowed else explained["reasons"][:2]
         seq += 1
         blocking_ids = [d.account_id for d in decision.blocking]
         body = chain.event_body(

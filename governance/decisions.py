@@ -141,7 +141,7 @@ def consent_reason(user_name: str, decision: AccountDecision) -> dict:
     record = basis.record
     if record is not None:
         reason.update(consent=record.id, mechanism=record.mechanism, freely_given=record.freely_given,
-                      terms_version=record.terms_version, occurred_at=record.occurred_at)
+                      terms_version=record.terms_version, occurred_at=record.occurred_at.isoformat())
         if record.feature:
             reason["via_feature"] = record.feature
     if basis.stale_since is not None:
@@ -161,3 +161,9 @@ def decision_payload(decision: Decision, user_names: list[str]) -> dict:
     return {"allowed": decision.allowed, "reasons": reasons, "blocking_accounts": blocking,
             "policy_version": decision.policy_version, "at": decision.at}
 
+
+
+def blocking_reasons(decision: Decision, user_names: list[str]) -> list[dict]:
+    """For each account that blocks a decision, the one reason it blocks: the policy, or its consent."""
+    return [policy_reason(name, d) if not d.policy.allowed else consent_reason(name, d)
+            for name, d in zip(user_names, decision.accounts) if not d.allowed]
