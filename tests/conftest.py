@@ -66,3 +66,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "services" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def eager_celery():
+    """Run tasks in-process, as the embedded default does, even when a broker is configured."""
+    from config.celery import app
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

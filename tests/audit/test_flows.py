@@ -27,7 +27,7 @@ def flow(flow_id, accounts, when=None, **overrides):
 
 
 @pytest.fixture(autouse=True)
-def workers_after_commit(django_capture_on_commit_callbacks):
+def workers_after_commit(django_capture_on_commit_callbacks, eager_celery):
     """Run what a commit hands to the workers (eagerly here), as a real commit would."""
     global _after_commit
     _after_commit = django_capture_on_commit_callbacks
