@@ -7,18 +7,19 @@ updates the exposure rollups, all in one transaction that also marks the batch d
 that dies halfway leaves the batch as it was received, for the next attempt.
 """
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 
 from accounts.models import Account
 from governance.decisions import blocking_reasons, decision_payload
 from governance.selectors import compiled_policy, policy_at
+
+from config.db import copy_rows, reserve_ids
 
 from . import chain
 from .webhooks import notify_violations
@@ -29,6 +30,15 @@ MAX_FLOWS = 10_000
 MAX_ACCOUNTS_PER_FLOW = 1_000
 FLOW_FIELDS = {"flow_id", "accounts", "data_category", "purpose", "destination", "occurred_at", "volume"}
 CLOCK_SKEW = timedelta(minutes=5)  # reporters' clocks run a little ahead; beyond this a flow is refused
+
+
+def _instant(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def validate_flows(data, *, catalog, resolve_accounts) -> list[list]:
@@ -72,7 +82,7 @@ def validate_flows(data, *, catalog, resolve_accounts) -> list[list]:
         destination = item.get("destination")
         if not isinstance(destination, str) or not 0 < len(destination) <= 200:
             errors[f"{where}.destination"] = ["Must be a string of 1 to 200 characters."]
-        occurred = parse_datetime(item["occurred_at"]) if isinstance(item.get("occurred_at"), str) else None
+        occurred = _instant(item.get("occurred_at"))
         if occurred is None or occurred.tzinfo is None:
             errors[f"{where}.occurred_at"] = ["Must be an ISO 8601 date-time with a time zone."]
         elif occurred > latest:
@@ -155,44 +165,53 @@ def _judge(organization, flows: list[list]):
     return judged
 
 
+EVENT_COLUMNS = ("organization_id", "seq", "kind", "occurred_at", "recorded_at", "actor_kind", "actor_name",
+                 "subject_account_id", "body", "prev_hash", "hash")
+FLOW_COLUMNS = ("id", "organization_id", "flow_id", "batch_id", "occurred_at", "data_category", "purpose",
+                "destination", "volume", "account_count", "verdict", "blocking_accounts", "reasons", "policy_version",
+                "audit_seq", "recorded_at")
+LINK_COLUMNS = ("flow_id", "account_id", "blocking")
+
+
 def _write(organization, batch: FlowBatch, judged, head: ChainHead) -> dict:
+    """Append the flows, their audit events and account links in bulk; returns the counts by verdict."""
     now = timezone.now()
+    org_id = organization.pk
     seq, prev = head.seq, head.hash
-    flow_rows, events, counts = [], [], defaultdict(int)
     actor = batch.submitted_by
-    for flow, at, decision, user_names in judged:
+    actor_kind, actor_name = actor.get("kind", ""), actor.get("name", "")
+    ids = reserve_ids(TelemetryFlow, len(judged))
+    events, flow_rows, links, counts = [], [], [], defaultdict(int)
+    dumps = orjson.dumps
+    for flow_pk, (flow, at, decision, user_names) in zip(ids, judged):
         flow_id, account_ids, category, purpose, destination, _, volume = flow
-        verdict = Verdict.PERMITTED if decision.allowed else Verdict.VIOLATION
+        allowed = decision.allowed
+        verdict, kind = ((Verdict.PERMITTED, EventKind.FLOW_PERMITTED) if allowed
+                         else (Verdict.VIOLATION, EventKind.FLOW_VIOLATION))
         counts[verdict] += 1
-        explained = decision_payload(decision, user_names)
-        reasons = blocking_reasons(decision, user_names) if not decision.allowed else explained["reasons"][:2]
+        if allowed:
+            blocking, reasons = [], decision_payload(decision, user_names[:1])["reasons"]
+        else:
+            blocking = [name for name, d in zip(user_names, decision.accounts) if not d.allowed]
+            reasons = blocking_reasons(decision, user_names)
         seq += 1
-        blocking_ids = [d.account_id for d in decision.blocking]
+        subject = next((d.account_id for d in decision.accounts if not d.allowed), account_ids[0])
         body = chain.event_body(
-            organization_id=organization.pk, seq=seq, occurred_at=at, recorded_at=now, actor=actor,
-            kind=EventKind.FLOW_PERMITTED if decision.allowed else EventKind.FLOW_VIOLATION,
-            subject_account=(blocking_ids or account_ids)[0],
+            organization_id=org_id, seq=seq, kind=kind, occurred_at=at, recorded_at=now, actor=actor,
+            subject_account=subject,
             payload={"flow_id": flow_id, "batch": batch.pk, "accounts": user_names, "data_category": category,
                      "purpose": purpose, "destination": destination, "volume": volume, "verdict": verdict,
-                     "blocking_accounts": explained["blocking_accounts"], "reasons": reasons,
-                     "policy_version": decision.policy_version})
+                     "blocking_accounts": blocking, "reasons": reasons, "policy_version": decision.policy_version})
         digest = chain.link_hash(prev, body)
-        events.append(AuditEvent(organization=organization, seq=seq, occurred_at=at, recorded_at=now,
-                                 kind=EventKind.FLOW_PERMITTED if decision.allowed else EventKind.FLOW_VIOLATION,
-                                 actor_kind=actor.get("kind", ""), actor_name=actor.get("name", ""),
-                                 subject_account_id=(blocking_ids or account_ids)[0], body=body, prev_hash=prev,
-                                 hash=digest))
+        events.append((org_id, seq, kind, at, now, actor_kind, actor_name, subject, body, prev, digest))
         prev = digest
-        flow_rows.append(TelemetryFlow(
-            organization=organization, flow_id=flow_id, batch=batch, occurred_at=at, data_category=category,
-            purpose=purpose, destination=destination, volume=volume, account_count=len(account_ids),
-            verdict=verdict, blocking_accounts=explained["blocking_accounts"], reasons=reasons,
-            policy_version=decision.policy_version, audit_seq=seq, recorded_at=now))
-    AuditEvent.objects.bulk_create(events, batch_size=2000)
-    TelemetryFlow.objects.bulk_create(flow_rows, batch_size=2000)
-    links = [FlowAccount(flow=row, account_id=d.account_id, blocking=not d.allowed)
-             for row, (_, _, decision, _) in zip(flow_rows, judged) for d in decision.accounts]
-    FlowAccount.objects.bulk_create(links, batch_size=5000)
+        flow_rows.append((flow_pk, org_id, flow_id, batch.pk, at, category, purpose, destination, volume,
+                          len(account_ids), verdict, dumps(blocking).decode(), dumps(reasons).decode(),
+                          decision.policy_version, seq, now))
+        links.extend((flow_pk, d.account_id, not d.allowed) for d in decision.accounts)
+    copy_rows(AuditEvent, EVENT_COLUMNS, events)
+    copy_rows(TelemetryFlow, FLOW_COLUMNS, flow_rows)
+    copy_rows(FlowAccount, LINK_COLUMNS, links)
     _roll_up(organization, judged)
     ChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev, updated_at=now)
     return dict(counts)
@@ -228,23 +247,37 @@ def _roll_up(organization, judged) -> None:
     _upsert_rollups(rows)
 
 
+SEEN_COLUMNS = ("organization_id", "day", "account_id", "data_category", "purpose", "destination", "verdict")
+
+
 def _insert_seen(organization, seen: set) -> set:
-    """Insert (day, account, cell) facts not seen yet; returns the ones that were new."""
+    """Insert (day, account, cell) facts not seen yet; returns the ones that were new.
+
+    The facts are copied into a temporary table first, then inserted in one statement that skips
+    the known ones and returns the rest: thousands of facts cost two statements.
+    """
+    if not seen:
+        return set()
     table = ExposureSeen._meta.db_table
-    columns = "organization_id, day, account_id, data_category, purpose, destination, verdict"
-    new = set()
-    rows = sorted(seen)
+    columns = ", ".join(SEEN_COLUMNS)
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), 500):
-            chunk = rows[start:start + 500]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
-            params = [p for row in chunk for p in (organization.pk, *row)]
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT DO NOTHING "
-                           f"RETURNING day, account_id, data_category, purpose, destination, verdict", params)
-            for day, account_id, category, purpose, destination, verdict in cursor.fetchall():
-                day = day if not isinstance(day, str) else datetime.fromisoformat(day).date()
-                new.add((day, account_id, category, purpose, destination, verdict))
-    return new
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS batch_seen AS SELECT {columns} FROM {table} WHERE 1 = 0")
+        cursor.execute("DELETE FROM batch_seen")
+        copy_rows(_BatchSeen, SEEN_COLUMNS, [(organization.pk, *fact) for fact in seen])
+        # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT
+        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM batch_seen WHERE true "
+                       f"ON CONFLICT DO NOTHING RETURNING day, account_id, data_category, purpose, destination, "
+                       f"verdict")
+        rows = cursor.fetchall()
+    return {(day if isinstance(day, date) else date.fromisoformat(day), account_id, category, purpose, destination, verdict)
+            for day, account_id, category, purpose, destination, verdict in rows}
+
+
+class _BatchSeen:
+    """The temporary table `_insert_seen` copies into (for copy_rows, which needs a table name)."""
+
+    class _meta:
+        db_table = "batch_seen"
 
 
 def _upsert_rollups(rows: list[tuple]) -> None:

@@ -68,14 +68,18 @@ class AuditEvent(models.Model):
     actor_name = models.CharField(max_length=200)
     subject_account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.PROTECT,
                                         related_name="+")
-    outbox_id = models.BigIntegerField(unique=True, null=True, blank=True,
+    outbox_id = models.BigIntegerField(null=True, blank=True,
                                        help_text="The outbox row it came from, chained once (flows have none).")
     body = models.TextField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["organization", "seq"], name="audit_event_unique_seq")]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "seq"], name="audit_event_unique_seq"),
+            models.UniqueConstraint(fields=["outbox_id"], condition=models.Q(outbox_id__isnull=False),
+                                    name="audit_event_unique_outbox_row"),
+        ]
         indexes = [
             models.Index(fields=["organization", "kind", "seq"]),
             models.Index(fields=["organization", "subject_account", "seq"]),
