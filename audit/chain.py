@@ -25,11 +25,14 @@ def iso(instant: datetime) -> str:
     return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def event_body(*, organization_id: int, seq: int, kind: str, occurred_at: datetime, recorded_at: datetime,
-               actor: Mapping, subject_account: int | None, payload: Mapping) -> str:
+def event_body(*, organization_id: int, seq: int, kind: str, occurred_at: datetime | str,
+               recorded_at: datetime | str, actor: Mapping, subject_account: int | None, payload: Mapping) -> str:
+    """The canonical body of an event; instants may be given already written by `iso`."""
     return canonical_json({
-        "organization": organization_id, "seq": seq, "kind": kind, "occurred_at": iso(occurred_at),
-        "recorded_at": iso(recorded_at), "actor": actor, "subject_account": subject_account, "payload": payload,
+        "organization": organization_id, "seq": seq, "kind": kind,
+        "occurred_at": occurred_at if isinstance(occurred_at, str) else iso(occurred_at),
+        "recorded_at": recorded_at if isinstance(recorded_at, str) else iso(recorded_at),
+        "actor": actor, "subject_account": subject_account, "payload": payload,
     })
 
 

@@ -176,6 +176,7 @@ LINK_COLUMNS = ("flow_id", "account_id", "blocking")
 def _write(organization, batch: FlowBatch, judged, head: ChainHead) -> dict:
     """Append the flows, their audit events and account links in bulk; returns the counts by verdict."""
     now = timezone.now()
+    recorded_at = chain.iso(now)
     org_id = organization.pk
     seq, prev = head.seq, head.hash
     actor = batch.submitted_by
@@ -184,7 +185,7 @@ def _write(organization, batch: FlowBatch, judged, head: ChainHead) -> dict:
     events, flow_rows, links, counts = [], [], [], defaultdict(int)
     dumps = orjson.dumps
     for flow_pk, (flow, at, decision, user_names) in zip(ids, judged):
-        flow_id, account_ids, category, purpose, destination, _, volume = flow
+        flow_id, account_ids, category, purpose, destination, occurred_at, volume = flow
         allowed = decision.allowed
         verdict, kind = ((Verdict.PERMITTED, EventKind.FLOW_PERMITTED) if allowed
                          else (Verdict.VIOLATION, EventKind.FLOW_VIOLATION))
@@ -197,7 +198,7 @@ def _write(organization, batch: FlowBatch, judged, head: ChainHead) -> dict:
         seq += 1
         subject = next((d.account_id for d in decision.accounts if not d.allowed), account_ids[0])
         body = chain.event_body(
-            organization_id=org_id, seq=seq, kind=kind, occurred_at=at, recorded_at=now, actor=actor,
+            organization_id=org_id, seq=seq, kind=kind, occurred_at=occurred_at, recorded_at=recorded_at, actor=actor,
             subject_account=subject,
             payload={"flow_id": flow_id, "batch": batch.pk, "accounts": user_names, "data_category": category,
                      "purpose": purpose, "destination": destination, "volume": volume, "verdict": verdict,

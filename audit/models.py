@@ -28,7 +28,8 @@ class EventKind(models.TextChoices):
 class OutboxEntry(models.Model):
     """A change not yet chained. Written in the same transaction as the change it records."""
 
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)  # led by the composite indexes below
     kind = models.CharField(max_length=48, choices=EventKind.choices)
     occurred_at = models.DateTimeField()
     actor = models.JSONField()
@@ -59,7 +60,8 @@ class AuditEvent(models.Model):
     verification checks that they agree with the body.
     """
 
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)  # led by the composite indexes below
     seq = models.BigIntegerField()
     kind = models.CharField(max_length=48)
     occurred_at = models.DateTimeField()
@@ -67,7 +69,7 @@ class AuditEvent(models.Model):
     actor_kind = models.CharField(max_length=16)
     actor_name = models.CharField(max_length=200)
     subject_account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.PROTECT,
-                                        related_name="+")
+                                        related_name="+", db_index=False)
     outbox_id = models.BigIntegerField(null=True, blank=True,
                                        help_text="The outbox row it came from, chained once (flows have none).")
     body = models.TextField()
@@ -153,7 +155,8 @@ class FlowBatch(models.Model):
 class TelemetryFlow(models.Model):
     """An observed flow of people's data to a purpose and destination, with the verdict it got."""
 
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)  # led by the composite indexes below
     flow_id = models.CharField(max_length=200, help_text="The reporter's id: a flow is judged once.")
     batch = models.ForeignKey(FlowBatch, on_delete=models.PROTECT, related_name="flows")
     occurred_at = models.DateTimeField()
@@ -179,7 +182,8 @@ class FlowAccount(models.Model):
     """Whose data a flow carried; `blocking` marks the accounts without a valid basis."""
 
     flow = models.ForeignKey(TelemetryFlow, on_delete=models.PROTECT, related_name="account_links")
-    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+",
+                                db_index=False)  # led by the (account, flow) index
     blocking = models.BooleanField(default=False)
 
     class Meta:
@@ -193,7 +197,8 @@ class ExposureRollup(models.Model):
     flows. `group_key` is the group's id, 0 for accounts in no group.
     """
 
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)  # led by the composite indexes below
     day = models.DateField()
     group_key = models.BigIntegerField()
     data_category = models.CharField(max_length=100)
@@ -214,7 +219,8 @@ class ExposureSeen(models.Model):
     """Which account was exposed to which category x purpose x destination on which day: what makes
     the rollup's distinct-account counts exact. Only recent days are needed; older rows may be pruned."""
 
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)  # led by the composite indexes below
     day = models.DateField()
     account_id = models.BigIntegerField()
     data_category = models.CharField(max_length=100)
