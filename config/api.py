@@ -8,9 +8,7 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-import orjson
-from rest_framework import exceptions, pagination, renderers, serializers, status
-from rest_framework.utils.encoders import JSONEncoder as DRFJSONEncoder
+from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.views import exception_handler
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -139,18 +137,6 @@ class OrgAPIMixin:
         return self.request.user.actor
 
 
-class JSONRenderer(renderers.JSONRenderer):
-    """DRF's JSON renderer on orjson: the same output, several times faster on large answers."""
-
-    _fallback = DRFJSONEncoder()
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        if data is None:
-            return b""
-        return orjson.dumps(data, default=self._fallback.default,
-                            option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
-
-
 @contextmanager
 def gc_paused():
     """Pause the cyclic garbage collector while a hot path allocates many short-lived, acyclic objects.
@@ -166,3 +152,4 @@ def gc_paused():
     finally:
         if was_enabled:
             gc.enable()
+

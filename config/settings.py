@@ -185,9 +185,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.problem_exception_handler",
-    "DEFAULT_RENDERER_CLASSES": ["config.api.JSONRenderer"]
+    "DEFAULT_RENDERER_CLASSES": ["config.formats.JSONRenderer"]
     + ([] if PRODUCTION else ["rest_framework.renderers.BrowsableAPIRenderer"]),
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.formats.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "PAGE_SIZE": 100,
 }
