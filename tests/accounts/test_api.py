@@ -120,3 +120,35 @@ class TestRoles:
         from ..factories import UserFactory
         client.force_login(UserFactory())
         assert client.get("/api/v1/accounts/").status_code == 403
+
+
+class TestLimits:
+    def test_a_token_past_its_rate_gets_429_with_retry_after(self, api, settings):
+        from django.core.cache import cache
+        from rest_framework.settings import api_settings
+        cache.clear()
+        rates = {"principal": "3/min"}
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+        from accounts.throttling import PrincipalRateThrottle
+        PrincipalRateThrottle.THROTTLE_RATES = rates
+        try:
+            statuses = [api.get("/api/v1/catalog/").status_code for _ in range(4)]
+            response = api.get("/api/v1/catalog/")
+        finally:
+            PrincipalRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+            cache.clear()
+        assert statuses == [200, 200, 200, 429]
+        assert response.status_code == 429 and int(response["Retry-After"]) > 0
+        assert response["Content-Type"] == "application/problem+json"
+
+    def test_an_oversized_body_gets_413_before_it_is_read(self, api, settings):
+        settings.API_MAX_BODY_BYTES = 1000
+        response = api.post("/api/v1/groups/", {"display_name": "x" * 2000}, format="json")
+        assert response.status_code == 413 and response["Content-Type"] == "application/problem+json"
+
+    def test_page_size_is_capped(self, api, org, monkeypatch):
+        from config.api import CursorPagination
+        monkeypatch.setattr(CursorPagination, "max_page_size", 2)
+        AccountFactory.create_batch(5, organization=org)
+        body = api.get("/api/v1/accounts/", {"page_size": 100000}).json()
+        assert len(body["results"]) == 2 and body["next"]
