@@ -212,3 +212,56 @@ def test_an_unreachable_webhook_is_kept_for_retry(api, org, people, settings):
     assert delivery.status == "pending" and delivery.attempts >= 1 and delivery.last_error
     with pytest.raises(DeliveryFailed):
         deliver(delivery.pk)
+
+
+def test_a_month_of_flows_is_a_violation_exactly_where_consent_is_missing_stale_or_revoked(api, org, people):
+    # given: training on transcripts allowed for 40 days, and five people with different consent stories
+    api.post("/api/v1/policy-rules/", {"scope": "organization", **TRAINING, "effect": "allow"}, format="json")
+    now = timezone.now()
+    PolicyRuleVersion.objects.filter(organization=org).update(valid_from=now - timedelta(days=40))
+    ago = lambda days: now - timedelta(days=days)  # noqa: E731
+    for version, days, reconsent in (("v1", 60, False), ("v2", 15, True)):
+        api.post("/api/v1/terms-versions/", {"version": version, "effective_at": ago(days).isoformat(),
+                                             "text_sha256": "0" * 64, "covers": [TRAINING],
+                                             "requires_reconsent": reconsent}, format="json")
+    steady, never, revoker, stale, renewed = [AccountFactory(organization=org) for _ in range(5)]
+
+    def grant(account, days, terms="v1", action="grant"):
+        response = api.post("/api/v1/consents/", {"account": account.user_name, "action": action,
+                                                  "mechanism": "self_service", "terms_version": terms,
+                                                  "occurred_at": ago(days).isoformat(), **TRAINING}, format="json")
+        assert response.status_code == 201, response.content
+
+    grant(steady, 35, terms="v2")
+    grant(revoker, 35, terms="v2")
+    grant(revoker, 10, action="revoke")
+    grant(stale, 35)
+    grant(renewed, 35)
+    grant(renewed, 5, terms="v2")
+
+    def expected(account, days):  # what each story means on a day `days` ago
+        if account is steady:
+            return "permitted", None
+        if account is never:
+            return "violation", "consent_missing"
+        if account is revoker:
+            return ("permitted", None) if days > 10 else ("violation", "consent_revoked")
+        if account is stale:
+            return ("permitted", None) if days > 15 else ("violation", "consent_stale")
+        return ("permitted", None) if days > 15 or days < 5 else ("violation", "consent_stale")
+
+    # when: a month of reported flows, one per person per day, arrives late in three batches
+    month = [(account, days) for days in range(30, 0, -1) for account in (steady, never, revoker, stale, renewed)]
+    flows = [flow(f"{account.pk}-{days}", [account], when=ago(days) + timedelta(hours=1)) for account, days in month]
+    for start in range(0, len(flows), 50):
+        assert post(api, *flows[start:start + 50]).status_code == 202
+
+    # then: every verdict and every blocking reason is the story's
+    judged = {f.flow_id: f for f in TelemetryFlow.objects.filter(organization=org)}
+    assert len(judged) == len(month)
+    for account, days in month:
+        row = judged[f"{account.pk}-{days}"]
+        verdict, code = expected(account, days)
+        assert row.verdict == verdict, (account.user_name, days)
+        assert (row.reasons[0]["code"] if verdict == "violation" else None) == code, (account.user_name, days)
+    assert verify_chain(org).valid
