@@ -248,7 +248,7 @@ def test_a_month_of_flows_is_a_violation_exactly_where_consent_is_missing_stale_
             return ("permitted", None) if days > 10 else ("violation", "consent_revoked")
         if account is stale:
             return ("permitted", None) if days > 15 else ("violation", "consent_stale")
-        return ("permitted", None) if days > 15 or days < 5 else ("violation", "consent_stale")
+        return ("permitted", None) if days > 15 or days <= 5 else ("violation", "consent_stale")
 
     # when: a month of reported flows, one per person per day, arrives late in three batches
     month = [(account, days) for days in range(30, 0, -1) for account in (steady, never, revoker, stale, renewed)]
