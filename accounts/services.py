@@ -64,6 +64,7 @@ def _check_groups(organization, groups):
 @transaction.atomic
 def create_group(*, organization: Organization, actor: Actor, display_name: str,
                  external_id: str | None = None) -> Group:
+    external_id = external_id or None  # "" is no id: it must not collide with another ""
     _check_unique(Group, organization, "display_name", display_name)
     _check_unique(Group, organization, "external_id", external_id)
     group = Group.objects.create(organization=organization, display_name=display_name, external_id=external_id)
@@ -79,6 +80,7 @@ def update_group(*, group: Group, actor: Actor, **changes) -> Group:
     for name, value in changes.items():
         if name not in GROUP_FIELDS:
             raise ValidationError({name: "Cannot be changed."})
+        value = value or None if name == "external_id" else value
         if name in ("display_name", "external_id"):
             _check_unique(Group, group.organization, name, value, exclude_pk=group.pk)
         setattr(group, name, value)
@@ -94,6 +96,7 @@ def update_group(*, group: Group, actor: Actor, **changes) -> Group:
 def create_account(*, organization: Organization, actor: Actor, user_name: str, email: str = "",
                    display_name: str = "", external_id: str | None = None, active: bool = True,
                    groups=()) -> Account:
+    external_id = external_id or None  # "" is no id: it must not collide with another ""
     _check_unique(Account, organization, "user_name", user_name)
     _check_unique(Account, organization, "external_id", external_id)
     groups = list(groups)
@@ -123,6 +126,8 @@ def create_accounts(*, organization: Organization, actor: Actor, accounts: list[
     _check_groups(organization, [group for item in accounts for group in item.get("groups", ())])
     rows = [Account(organization=organization, **{k: v for k, v in item.items() if k != "groups"})
             for item in accounts]
+    for row in rows:
+        row.external_id = row.external_id or None
     created = Account.objects.bulk_create(rows, batch_size=1000)
     if not all(account.pk for account in created):  # backends without RETURNING
         by_name = dict(Account.objects.filter(organization=organization, user_name__in=user_names)
@@ -149,6 +154,7 @@ def update_account(*, account: Account, actor: Actor, groups=None, **changes) ->
     for name, value in changes.items():
         if name not in ACCOUNT_FIELDS:
             raise ValidationError({name: "Cannot be changed."})
+        value = value or None if name == "external_id" else value
         if name in ("user_name", "external_id"):
             _check_unique(Account, organization, name, value, exclude_pk=account.pk)
         setattr(account, name, value)

@@ -68,17 +68,18 @@ def validate_flows(data, *, catalog, resolve_accounts) -> list[list]:
             errors[f"{where}.flow_id"] = ["Must be a string of 1 to 200 characters."]
         elif flow_id in seen_ids:
             errors[f"{where}.flow_id"] = ["Repeated within the batch."]
-        seen_ids.add(flow_id)
+        else:
+            seen_ids.add(flow_id)
         accounts = item.get("accounts")
         if (not isinstance(accounts, list) or not 0 < len(accounts) <= MAX_ACCOUNTS_PER_FLOW
                 or not all(isinstance(name, str) and name for name in accounts)):
             errors[f"{where}.accounts"] = [f"Must be a list of 1 to {MAX_ACCOUNTS_PER_FLOW} user_names."]
             accounts = []
         names.update(accounts)
-        if item.get("data_category") not in categories:
-            errors[f"{where}.data_category"] = ["Unknown data category key."]
-        if item.get("purpose") not in purposes:
-            errors[f"{where}.purpose"] = ["Unknown purpose key."]
+        for field, known in (("data_category", categories), ("purpose", purposes)):
+            value = item.get(field)
+            if not isinstance(value, str) or value not in known:
+                errors[f"{where}.{field}"] = [f"Unknown {field.replace('_', ' ')} key."]
         destination = item.get("destination")
         if not isinstance(destination, str) or not 0 < len(destination) <= 200:
             errors[f"{where}.destination"] = ["Must be a string of 1 to 200 characters."]

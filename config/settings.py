@@ -212,6 +212,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.add_problem_responses"],
     "ENUM_NAME_OVERRIDES": {"EffectEnum": "governance.models.Effect", "ScopeEnum": "governance.models.Scope"},
 }
 

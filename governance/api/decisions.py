@@ -65,7 +65,8 @@ def _parse_one(item, prefix: str, *, categories, purposes, now: datetime, errors
             errors[f"{name}accounts"] = [f"Must be a list of 1 to {MAX_ACCOUNTS} user_names."]
             accounts = []
     for field, known in (("data_category", categories), ("purpose", purposes)):
-        if item.get(field) not in known:
+        value = item.get(field)
+        if not isinstance(value, str) or value not in known:
             errors[f"{name}{field}"] = [f"Unknown {field.replace('_', ' ')} key." if field in item else
                                         "This field is required."]
     at = None

@@ -147,3 +147,10 @@ class TestLimits:
         AccountFactory.create_batch(5, organization=org)
         body = api.get("/api/v1/accounts/", {"page_size": 100000}).json()
         assert len(body["results"]) == 2 and body["next"]
+
+
+def test_an_empty_external_id_is_no_id_and_never_collides(api, org):
+    for name in ("A", "B"):
+        assert api.post("/api/v1/groups/", {"display_name": name, "external_id": ""}, format="json").status_code == 201
+    for user in ("a@acme.test", "b@acme.test"):
+        assert api.post("/api/v1/accounts/", {"user_name": user, "external_id": ""}, format="json").status_code == 201
