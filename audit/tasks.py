@@ -19,15 +19,6 @@ def drain_outbox(organization_id: int) -> int:
     return services.drain_outbox(organization_id)
 
 
-@shared_task(acks_late=True, expires=60)
-def sweep_outbox() -> list[int]:
-    """Re-drive organizations whose outbox rows have waited too long (a lost task, a dead worker)."""
-    stale = services.organizations_with_stale_outbox(timedelta(seconds=settings.AUDIT_SWEEP_AFTER_SECONDS))
-    for organization_id in stale:
-        drain_outbox.delay(organization_id)
-    return stale
-
-
 @shared_task(**RETRY)
 def write_digests() -> int:
     """Sign every organization's chain head; periods without events get a digest too."""
@@ -45,15 +36,6 @@ def process_flow_batch(batch_id: int) -> dict:
     return flows.process_batch(batch_id)
 
 
-@shared_task(acks_late=True, expires=60)
-def sweep_flow_batches() -> list[int]:
-    """Re-drive batches still waiting (the broker was down, or a worker died holding them)."""
-    stale = flows.stale_batches(timedelta(seconds=settings.FLOW_SWEEP_AFTER_SECONDS))
-    for batch_id in stale:
-        process_flow_batch.delay(batch_id)
-    return stale
-
-
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
 def deliver_webhook(self, delivery_id: int) -> bool:
     """POST a violation delivery; retried with exponential backoff (up to about 4 hours), then marked failed."""
@@ -64,3 +46,22 @@ def deliver_webhook(self, delivery_id: int) -> bool:
             webhooks.give_up(delivery_id)
             return False
         raise self.retry(exc=exc, countdown=min(2 ** self.request.retries * 60, 3600)) from exc
+
+
+@shared_task(acks_late=True, expires=60)
+def sweep() -> dict[str, list[int]]:
+    """Re-drive the work the database holds but no task carries any more: a task lost with Redis,
+    one enqueued while the broker was down, or one a SIGKILLed worker held (Redis would only hand
+    it back after its visibility timeout). Every task it enqueues is safe to run twice."""
+    def redrive(ids, task):
+        for item_id in ids:
+            task.delay(item_id)
+        return ids
+
+    return {
+        "outbox": redrive(services.organizations_with_stale_outbox(
+            timedelta(seconds=settings.AUDIT_SWEEP_AFTER_SECONDS)), drain_outbox),
+        "flow_batches": redrive(flows.stale_batches(
+            timedelta(seconds=settings.FLOW_SWEEP_AFTER_SECONDS)), process_flow_batch),
+        "webhook_deliveries": redrive(webhooks.stale_deliveries(), deliver_webhook),
+    }

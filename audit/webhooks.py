@@ -4,6 +4,7 @@ import hmac
 import time
 import urllib.error
 import urllib.request
+from datetime import timedelta
 
 import orjson
 from django.db import transaction
@@ -13,6 +14,7 @@ from .models import TelemetryFlow, Verdict, WebhookDelivery, WebhookEndpoint
 
 TIMEOUT_SECONDS = 10
 MAX_VIOLATIONS_PER_DELIVERY = 1000
+STALE_AFTER = timedelta(hours=6)  # the task's own retries span about 4 hours
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -71,6 +73,13 @@ def deliver(delivery_id: int) -> bool:
     if not ok:
         raise DeliveryFailed(error)
     return True
+
+
+def stale_deliveries() -> list[int]:
+    """Deliveries still pending long after every retry would have run: their retry was lost."""
+    cutoff = timezone.now() - STALE_AFTER
+    return list(WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, created_at__lte=cutoff)
+                .order_by("created_at").values_list("pk", flat=True)[:500])
 
 
 def give_up(delivery_id: int) -> None:

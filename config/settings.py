@@ -178,8 +178,7 @@ FLOW_SWEEP_AFTER_SECONDS = env.float("FLOW_SWEEP_AFTER_SECONDS", default=60)
 FLOW_SWEEP_LIMIT = env.int("FLOW_SWEEP_LIMIT", default=500)
 
 CELERY_BEAT_SCHEDULE = {
-    "audit-sweep-outbox": {"task": "audit.tasks.sweep_outbox", "schedule": AUDIT_SWEEP_SECONDS},
-    "flows-sweep-batches": {"task": "audit.tasks.sweep_flow_batches", "schedule": AUDIT_SWEEP_SECONDS},
+    "audit-sweep": {"task": "audit.tasks.sweep", "schedule": AUDIT_SWEEP_SECONDS},
     "audit-write-digests": {"task": "audit.tasks.write_digests", "schedule": AUDIT_DIGEST_MINUTES * 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
