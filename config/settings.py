@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "accounts",
     "governance",
     "audit",
+    "console",
 ]
 
 MIDDLEWARE = [

@@ -37,6 +37,7 @@ urlpatterns = [
     # Unknown API paths answer problem+json, in DEBUG too.
     re_path(r"^(api|scim)/", api_not_found),
     path("admin/", admin.site.urls),
+    path("console/", include("console.urls")),
     path("", include("accounts.urls")),
 ]
 

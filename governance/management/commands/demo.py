@@ -1,15 +1,18 @@
 """Seed a demo organization modelled on the story in DESIGN §1, print the logins, and serve."""
 import random
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import ApiToken, Organization, Role, TokenScope
 from audit.actors import SYSTEM, Actor
+from console.demo_data import ACTIVITY_DAYS, backdated, seed_activity
 from governance import services as governance
 from governance.models import AIFeature, DataCategory, Purpose
 
@@ -57,10 +60,16 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         organization = Organization.objects.filter(slug=SLUG).first()
         if organization is None:
-            organization = seed_demo_organization()
+            # The switches are set "a month ago", so the month of activity below is judged by them.
+            with backdated(timezone.now() - timedelta(days=ACTIVITY_DAYS + 1)):
+                organization = seed_demo_organization()
             self.stdout.write(f"Seeded the demo organization '{SLUG}'.")
         else:
             self.stdout.write(f"The demo organization '{SLUG}' exists already; keeping its data.")
+        activity = seed_activity(organization)
+        if not activity["skipped"]:
+            self.stdout.write(f"Seeded {ACTIVITY_DAYS} days of activity: {activity['flows']} flows, "
+                              f"{activity['consents']} consent events.")
         logins = {role: reset_login(organization, role) for role in (Role.ADMIN, Role.AUDITOR)}
         token = fresh_demo_token(organization)
         self.stdout.write(f"Console (admin):   {logins[Role.ADMIN][0]} / {logins[Role.ADMIN][1]}")

@@ -1,0 +1,58 @@
+"""Who is looking at the console, in which organization, and whether they may change things.
+
+Every console view runs in the organization chosen in the session (the API's console
+authentication reads the same key), and everything it reads is filtered by that organization.
+Owners and admins write; auditors read, and a write they attempt anyway is refused with a 403.
+"""
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+
+from accounts.authentication import ConsoleSessionAuthentication, membership_for_session
+from accounts.models import Membership
+
+
+def console_view(view):
+    """Resolve the signed-in user's membership; `request.membership` and `request.organization` follow."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        membership = membership_for_session(request.user,
+                                            request.session.get(ConsoleSessionAuthentication.SESSION_KEY))
+        if membership is None:
+            return render(request, "console/no_organization.html", status=403)
+        request.membership = membership
+        request.organization = membership.organization
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def writer_required(view):
+    """Refuse (403) a user whose role in the organization is read-only."""
+
+    @console_view
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.membership.can_write:
+            raise PermissionDenied("Your role in this organization is read-only.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def page_context(request, section: str, **context) -> dict:
+    """What every console page shows around its content: the organization, the role, the switcher."""
+    membership = request.membership
+    return {
+        "membership": membership,
+        "organization": membership.organization,
+        "can_write": membership.can_write,
+        "memberships": Membership.objects.filter(user=request.user).select_related("organization")
+        .order_by("organization__name"),
+        "section": section,
+        **context,
+    }

@@ -1,0 +1,476 @@
+"""Reads behind the console's pages.
+
+Each page calls a handful of these; each does a fixed number of queries, whatever the number of
+accounts: per-account work (effective values, consent bases) happens in Python over the
+organization's compiled policy (`governance.selectors.compiled_policy`), which the decision API
+keeps warm in every process anyway.
+"""
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Q, Subquery
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from accounts.models import Account, AccountGroup, Group
+from accounts.selectors import organization_overview
+from audit.models import (AuditDigest, AuditEvent, ChainHead, ExposureSeen, FlowAccount, OutboxEntry, SigningKey,
+                          TelemetryFlow, Verdict)
+from audit.selectors import events_of, exposure, latest_digest, verify_chain
+from audit.signing import verify_signature
+from governance.consent import MISSING, REVOKED, STALE, VALID, ConsentRecord
+from governance.engine import Target, catalog_default, resolve
+from governance.models import AIFeature, ConsentEvent, DataCategory, Purpose, TermsVersion
+from governance.selectors import catalog_entries, compiled_policy, consent_events, live_rules
+
+PERIODS = (7, 30, 90)
+# Above this many events the audit page verifies the chain only when asked to.
+AUTO_VERIFY_LIMIT = 50_000
+PAGE_SIZE = 50
+SHORT_PURPOSES = {"ai.training.first_party": "vendor's models", "ai.training.third_party": "third parties' models",
+                  "ai.inference": "AI features", "service.provision": "service", "service.improvement": "improvement",
+                  "security.fraud_detection": "security"}
+BASIS_KEYS = ("freely_given", "not_freely_given", STALE, REVOKED, MISSING)
+
+
+@dataclass
+class CatalogNames:
+    """The organization's catalog as the pages show it: entries in key order, names by key."""
+
+    features: list
+    categories: list
+    purposes: list
+    feature_names: dict = field(default_factory=dict)
+    category_names: dict = field(default_factory=dict)
+    category_kinds: dict = field(default_factory=dict)
+    purpose_names: dict = field(default_factory=dict)
+
+    def target_label(self, target: Target, *, short: bool = False) -> str:
+        if target.is_feature:
+            return self.feature_names.get(target.feature, target.feature)
+        category = self.category_names.get(target.data_category, target.data_category)
+        if short:
+            return f"{category} → {SHORT_PURPOSES.get(target.purpose, target.purpose)}"
+        return f"{category} → {self.purpose_names.get(target.purpose, target.purpose)}"
+
+
+def catalog_names(organization) -> CatalogNames:
+    features = list(catalog_entries(AIFeature, organization))
+    categories = list(catalog_entries(DataCategory, organization))
+    purposes = list(catalog_entries(Purpose, organization))
+    return CatalogNames(
+        features, categories, purposes,
+        feature_names={f.key: f.name for f in features},
+        category_names={c.key: c.name for c in categories},
+        category_kinds={c.key: c.kind for c in categories},
+        purpose_names={p.key: p.name for p in purposes},
+    )
+
+
+def training_purposes(catalog) -> list[str]:
+    """The AI purposes that train models (as opposed to running a feature)."""
+    return sorted(p for p in catalog.ai_purposes if p.startswith("ai.training"))
+
+
+def basis_key(basis) -> str:
+    """A consent basis in the words of the overview: freely given, not freely given, stale, revoked, missing."""
+    if basis.state == VALID:
+        return "freely_given" if basis.record.freely_given else "not_freely_given"
+    return basis.state
+
+
+def active_account_ids(organization) -> list[int]:
+    return list(Account.objects.filter(organization=organization, active=True).values_list("pk", flat=True)
+                .iterator(chunk_size=10_000))
+
+
+def members_by_group(account_groups: dict, account_ids) -> dict[int, list[int]]:
+    """Group id -> its accounts among `account_ids`; 0 holds the accounts in no group."""
+    members = defaultdict(list)
+    for account_id in account_ids:
+        for group_id in account_groups.get(account_id, ()) or (0,):
+            members[group_id].append(account_id)
+    return members
+
+
+# --- Overview --------------------------------------------------------------------------------------------
+
+def period(days: int, today: date | None = None) -> tuple[date, date]:
+    until = today or timezone.now().date()
+    return until - timedelta(days=days - 1), until
+
+
+def overview(organization, *, days: int, uses: str = "training") -> dict:
+    """Everything the overview shows for the last `days` days: headline figures and chart data."""
+    now = timezone.now()
+    since, until = period(days)
+    names = catalog_names(organization)
+    compiled = compiled_policy(organization)
+    catalog = compiled.snapshot.catalog
+    training = training_purposes(catalog)
+    ai_purposes = sorted(catalog.ai_purposes)
+    exposed = exposure(organization, since=since, until=until)
+    active = active_account_ids(organization)
+    groups = dict(Group.objects.filter(organization=organization).order_by("display_name")
+                  .values_list("pk", "display_name"))
+    members = members_by_group(compiled.snapshot.account_groups, active)
+    counts = organization_overview(organization)
+
+    seen = ExposureSeen.objects.filter(organization=organization, day__gte=since, day__lte=until)
+    content = [k for k, kind in names.category_kinds.items() if kind == "customer_content"]
+    trained = seen.filter(purpose__in=training).aggregate(
+        content=Count("account_id", distinct=True, filter=Q(data_category__in=content)),
+        generated=Count("account_id", distinct=True, filter=~Q(data_category__in=content)))
+    consent = consent_figures(compiled, now)
+    violations = violations_per_day(organization, since, until)
+    terms = list(TermsVersion.objects.filter(organization=organization).order_by("effective_at")
+                 .values("version", "effective_at", "requires_reconsent"))
+    latest_reconsent = next((t for t in reversed(terms) if t["requires_reconsent"] and t["effective_at"] <= now),
+                            None)
+
+    use_filter = {"training": set(training), "ai": set(ai_purposes)}.get(uses)
+    table = basis_table([c for c in exposed["cells"] if use_filter is None or c["purpose"] in use_filter],
+                        compiled, members, now)
+    return {
+        "since": since, "until": until, "days": days, "names": names,
+        "figures": {
+            "accounts": counts["accounts"], "active": counts["active"], "groups": counts["groups"],
+            "rules": counts["rules"],
+            "trained_content": trained["content"], "trained_generated": trained["generated"],
+            "violations": sum(violations.values()),
+            **consent, "latest_reconsent": latest_reconsent,
+        },
+        "cells": exposed["cells"],
+        "table": table,
+        "heatmap": exposure_matrix(compiled, names, groups, members, exposed["cells"], training, now),
+        "treemap": treemap_groups(organization, groups, members, since, until, training, ai_purposes),
+        "timeline": activity(organization, since, until, violations, terms),
+    }
+
+
+def consent_figures(compiled, now: datetime) -> dict:
+    """Consents in force now: how many, how many not freely given, how many made stale by newer terms."""
+    index = compiled.consents
+    in_force, not_free, stale, stale_accounts = set(), set(), set(), set()
+    for account_id, pairs in index.timelines.items():
+        for pair in pairs:
+            basis = index.basis(account_id, pair, now)
+            if basis.record is None or basis.state == REVOKED:
+                continue
+            in_force.add(basis.record.id)
+            if not basis.record.freely_given:
+                not_free.add(basis.record.id)
+            if basis.state == STALE:
+                stale.add(basis.record.id)
+                stale_accounts.add(account_id)
+    return {"consents_in_force": len(in_force), "not_freely_given": len(not_free), "stale": len(stale),
+            "stale_accounts": len(stale_accounts)}
+
+
+def basis_table(cells: list[dict], compiled, members: dict, now: datetime) -> list[dict]:
+    """The exposure cells, biggest first, each with the consent basis of its group's accounts today.
+
+    Where the purpose needs no individual consent for that kind of data, the basis is the
+    organization's switch alone (`needs_consent` False).
+    """
+    catalog = compiled.snapshot.catalog
+    index = compiled.consents
+    bases: dict[tuple, Counter] = {}
+    rows = []
+    for cell in sorted(cells, key=lambda c: (-c["volume"], -c["flows"], c["group_name"])):
+        pair = (cell["data_category"], cell["purpose"])
+        needs = catalog.needs_consent(*pair)
+        key = (cell["group"] or 0, pair)
+        if needs and key not in bases:
+            bases[key] = Counter(basis_key(index.basis(a, pair, now)) for a in members.get(key[0], ()))
+        rows.append({**cell, "needs_consent": needs, "basis": bases.get(key)})
+    return rows
+
+
+def exposure_matrix(compiled, names: CatalogNames, groups: dict, members: dict, cells: list[dict],
+                    training: list[str], now: datetime) -> dict:
+    """Share of each group's active accounts whose data may be used now, per AI feature and training use.
+
+    From the effective policy (and, where the purpose needs it, each person's consent) through the
+    compiled policy; accounts with the same groups and no rules of their own are resolved once.
+    """
+    snapshot = compiled.snapshot
+    catalog = snapshot.catalog
+    pairs = {(c["data_category"], c["purpose"]) for c in cells if c["purpose"] in training}
+    for rules in (snapshot.org_rules, *snapshot.group_rules.values(), *snapshot.account_rules.values()):
+        pairs.update((t.data_category, t.purpose) for t in rules if not t.is_feature and t.purpose in training)
+    if not pairs:
+        pairs = {(c, p) for c in ("content.chat", "content.transcript") for p in training[:1]}
+    targets = [Target.of_feature(key) for key in sorted(catalog.feature_pairs)]
+    targets += [Target.of_pair(c, p) for p, c in sorted((p, c) for c, p in pairs)][:10]
+    memos: dict = {}
+
+    def exposed(account_id: int, target: Target) -> bool:
+        if not target.is_feature:
+            return compiled.decide_account(account_id, target.data_category, target.purpose, now).allowed
+        signature = (snapshot.account_groups.get(account_id, ()),
+                     account_id if account_id in snapshot.account_rules else 0)
+        return resolve(snapshot, account_id, target, memos.setdefault(signature, {})).allowed
+
+    everyone = sorted({a for ids in members.values() for a in ids})
+    rows = [("All accounts", everyone)] + [(name, members[gid]) for gid, name in groups.items() if members.get(gid)]
+    shares, counts = [], []
+    for _, ids in rows:
+        hits = [sum(1 for a in ids if exposed(a, t)) for t in targets]
+        shares.append([round(h / len(ids), 4) if ids else None for h in hits])
+        counts.append([f"{h} of {len(ids)}" for h in hits])
+    return {"groups": [f"{name} ({len(ids)})" for name, ids in rows],
+            "targets": [names.target_label(t, short=True) for t in targets], "shares": shares, "counts": counts}
+
+
+def treemap_groups(organization, groups: dict, members: dict, since: date, until: date, training: list[str],
+                   ai_purposes: list[str]) -> list[dict]:
+    """Per group: its active accounts, those whose data reached AI training in the period, and AI only."""
+    seen = ExposureSeen.objects.filter(organization=organization, day__gte=since, day__lte=until)
+    ai_seen = seen.filter(purpose__in=ai_purposes).values("account_id")
+    trained_seen = seen.filter(purpose__in=training).values("account_id")
+    exposed = {row["group_id"]: row for row in (
+        AccountGroup.objects.filter(group__organization=organization, account__active=True,
+                                    account_id__in=Subquery(ai_seen))
+        .values("group_id")
+        .annotate(ai=Count("account_id", distinct=True),
+                  training=Count("account_id", distinct=True, filter=Q(account_id__in=Subquery(trained_seen)))))}
+    result = []
+    for group_id, name in groups.items():
+        row = exposed.get(group_id, {"ai": 0, "training": 0})
+        result.append({"name": name, "members": len(members.get(group_id, ())), "training": row["training"],
+                       "ai_only": row["ai"] - row["training"]})
+    return sorted(result, key=lambda g: -g["members"])
+
+
+def violations_per_day(organization, since: date, until: date) -> dict[date, int]:
+    """Flows judged violations, per day: counted from the flows themselves (a rollup counts a flow once
+    per group it touched), which the (organization, verdict, occurred_at) index serves."""
+    rows = (TelemetryFlow.objects.filter(organization=organization, verdict=Verdict.VIOLATION,
+                                         occurred_at__gte=_start_of(since),
+                                         occurred_at__lt=_start_of(until + timedelta(days=1)))
+            .annotate(day=TruncDate("occurred_at")).values("day").annotate(n=Count("id")))
+    return {row["day"]: row["n"] for row in rows}
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=timezone.get_current_timezone())
+
+
+def activity(organization, since: date, until: date, violations: dict, terms: list[dict]) -> dict:
+    """Consent grants and revocations, and flow violations, per day of the period."""
+    per_day = defaultdict(Counter)
+    rows = (ConsentEvent.objects.filter(organization=organization, occurred_at__gte=_start_of(since),
+                                        occurred_at__lt=_start_of(until + timedelta(days=1)))
+            .annotate(day=TruncDate("occurred_at")).values("day", "action").annotate(n=Count("id")))
+    for row in rows:
+        per_day[row["day"]][row["action"]] += row["n"]
+    days = [since + timedelta(days=n) for n in range((until - since).days + 1)]
+    start = _start_of(since)
+    return {"days": days, "grants": [per_day[d]["grant"] for d in days],
+            "revocations": [per_day[d]["revoke"] for d in days],
+            "violations": [violations.get(d, 0) for d in days],
+            "terms": [t for t in terms if t["effective_at"] >= start]}
+
+
+# --- Policy ------------------------------------------------------------------------------------------------
+
+def policy_matrix(organization) -> dict:
+    """The organization's switches: per feature and per category x purpose, the organization-level
+    value (its rule, or the catalog default) and how many group and account overrides exist."""
+    names = catalog_names(organization)
+    catalog = compiled_policy(organization).snapshot.catalog
+    rules = list(live_rules().filter(organization=organization).order_by("scope", "id"))
+    org_rules, overrides = {}, defaultdict(Counter)
+    for rule in rules:
+        target = _rule_target(rule)
+        if rule.scope == "organization":
+            org_rules[target] = rule
+        else:
+            overrides[target][rule.scope] += 1
+
+    def cell(target: Target) -> dict:
+        rule = org_rules.get(target)
+        return {"target": target, "rule": rule, "effect": rule.effect if rule else catalog_default(catalog, target),
+                "locked": bool(rule and rule.locked), "groups": overrides[target]["group"],
+                "accounts": overrides[target]["account"],
+                "needs_consent": not target.is_feature and catalog.needs_consent(target.data_category, target.purpose)}
+
+    features = [{"entry": f, **cell(Target.of_feature(f.key))} for f in names.features]
+    matrix = [{"category": c, "cells": [cell(Target.of_pair(c.key, p.key)) for p in names.purposes]}
+              for c in names.categories]
+    return {"names": names, "features": features, "matrix": matrix,
+            "overrides": [r for r in rules if r.scope != "organization"]}
+
+
+def _rule_target(rule) -> Target:
+    if rule.feature_id:
+        return Target.of_feature(rule.feature.key)
+    return Target.of_pair(rule.data_category.key, rule.purpose.key)
+
+
+def rule_of(organization, rule_id) -> object | None:
+    return live_rules().filter(organization=organization, pk=rule_id).first()
+
+
+# --- Accounts ----------------------------------------------------------------------------------------------
+
+def account_list(organization, *, query: str = "", group: Group | None = None, active: bool | None = None):
+    accounts = Account.objects.filter(organization=organization)
+    if query:
+        accounts = accounts.filter(Q(user_name__icontains=query) | Q(display_name__icontains=query)
+                                   | Q(email__icontains=query) | Q(external_id=query))
+    if group is not None:
+        accounts = accounts.filter(groups=group)
+    if active is not None:
+        accounts = accounts.filter(active=active)
+    return accounts.prefetch_related("groups").order_by("user_name")
+
+
+def groups_of(organization):
+    return Group.objects.filter(organization=organization).order_by("display_name")
+
+
+def account_consents(account, compiled, now: datetime) -> list[dict]:
+    """The account's consent history, newest first, each with whether it is freely given and stale."""
+    catalog = compiled.snapshot.catalog
+    index = compiled.consents
+    rows = []
+    for event in consent_events(account.organization).filter(account=account).order_by("-occurred_at", "-id")[:200]:
+        pairs = (catalog.feature_pairs.get(event.feature.key, ()) if event.feature_id
+                 else [(event.data_category.key, event.purpose.key)])
+        stale = None
+        if event.action == "grant":
+            record = ConsentRecord(event.pk, event.action, event.mechanism, event.occurred_at,
+                                   terms_effective_at=event.terms_version.effective_at if event.terms_version else None)
+            stale = next((s.version for pair in pairs if (s := index.stale_since(pair, record, now))), None)
+        rows.append({"event": event, "stale": stale})
+    return rows
+
+
+def account_flows(account, limit: int = 30) -> list[FlowAccount]:
+    return list(FlowAccount.objects.filter(account=account).select_related("flow").order_by("-flow_id")[:limit])
+
+
+def group_names(organization) -> dict[int, str]:
+    return dict(Group.objects.filter(organization=organization).values_list("pk", "display_name"))
+
+
+# --- Terms and consent -------------------------------------------------------------------------------------
+
+def terms_overview(organization, *, version: str | None = None) -> dict:
+    """Terms versions, and for a re-consent version, per group: who renewed, revoked, or is still stale."""
+    now = timezone.now()
+    terms = list(TermsVersion.objects.filter(organization=organization).order_by("effective_at")
+                 .annotate(consent_count=Count("consents", distinct=True))
+                 .prefetch_related("covers__data_category", "covers__purpose"))
+    reconsent = [t for t in terms if t.requires_reconsent]
+    chosen = next((t for t in reconsent if t.version == version), reconsent[-1] if reconsent else None)
+    coverage = []
+    if chosen is not None:
+        compiled = compiled_policy(organization)
+        groups = group_names(organization)
+        members = members_by_group(compiled.snapshot.account_groups, active_account_ids(organization))
+        status = reconsent_status(compiled.consents, [(c.data_category.key, c.purpose.key) for c in chosen.covers.all()],
+                                  chosen.effective_at, now)
+        everyone = set().union(*members.values()) if members else set()
+        rows = [("All accounts", everyone)] + [(name, members.get(group_id, ()))
+                                               for group_id, name in sorted(groups.items(), key=lambda item: item[1])]
+        for name, ids in rows:
+            tally = Counter(status[a] for a in ids if a in status)
+            coverage.append({"group": name, "renewed": tally["renewed"], "revoked": tally["revoked"],
+                             "pending": tally["pending"], "total": sum(tally.values())})
+    return {"terms": terms, "reconsent": reconsent, "chosen": chosen, "coverage": coverage, "now": now}
+
+
+def reconsent_status(index, pairs: list[tuple[str, str]], effective_at: datetime, now: datetime) -> dict[int, str]:
+    """For each account that held a valid consent to a covered pair when the version took effect:
+    `renewed` (granted again under it or later terms), `revoked`, or `pending` (still stale)."""
+    before = effective_at - timedelta(microseconds=1)
+    at = max(now, effective_at)
+    status = {}
+    for account_id, timelines in index.timelines.items():
+        outcomes = []
+        for pair in pairs:
+            if pair not in timelines or index.basis(account_id, pair, before).state != VALID:
+                continue
+            latest = index.basis(account_id, pair, at).record
+            if latest.action == "revoke":
+                outcomes.append("revoked")
+            elif latest.terms_effective_at is not None and latest.terms_effective_at >= effective_at:
+                outcomes.append("renewed")
+            else:
+                outcomes.append("pending")
+        if outcomes:
+            status[account_id] = next(o for o in ("pending", "revoked", "renewed") if o in outcomes)
+    return status
+
+
+# --- Audit trail and flows ---------------------------------------------------------------------------------
+
+def audit_events(organization, *, kind: str = "", account: str = "", since: date | None = None,
+                 until: date | None = None, before_seq: int | None = None) -> list[AuditEvent]:
+    events = events_of(organization).select_related("subject_account")
+    if kind:
+        events = events.filter(kind=kind)
+    if account:
+        events = events.filter(subject_account__user_name=account)
+    if since:
+        events = events.filter(occurred_at__gte=_start_of(since))
+    if until:
+        events = events.filter(occurred_at__lt=_start_of(until + timedelta(days=1)))
+    if before_seq:
+        events = events.filter(seq__lt=before_seq)
+    return list(events.order_by("-seq")[:PAGE_SIZE + 1])
+
+
+def chain_status(organization, *, verify: bool) -> dict:
+    """The chain head, pending outbox rows, the latest signed digest (its signature checked), and a
+    full verification when asked for or when the chain is small enough to check on every view."""
+    head = ChainHead.objects.filter(organization=organization).values_list("seq", "hash").first() or (0, "")
+    pending = OutboxEntry.objects.filter(organization_id=organization.pk).count()
+    digest = latest_digest(organization)
+    digest_valid = None
+    if digest is not None:
+        pem = SigningKey.objects.filter(fingerprint=digest.key_fingerprint).values_list("public_key_pem",
+                                                                                      flat=True).first()
+        digest_valid = bool(pem) and verify_signature(pem, digest.body, digest.signature)
+    verification = None
+    automatic = head[0] <= AUTO_VERIFY_LIMIT
+    if verify or automatic:
+        verification = verify_chain(organization)
+    return {"head_seq": head[0], "head_hash": head[1], "pending": pending, "digest": digest,
+            "digest_valid": digest_valid, "verification": verification, "automatic": automatic,
+            "digests": AuditDigest.objects.filter(organization=organization).count()}
+
+
+def flow_list(organization, *, verdict: str = "", data_category: str = "", purpose: str = "", destination: str = "",
+              account: Account | None = None, since: date | None = None, until: date | None = None,
+              cursor: tuple[datetime, int] | None = None) -> list[TelemetryFlow]:
+    flows = TelemetryFlow.objects.filter(organization=organization)
+    if verdict:
+        flows = flows.filter(verdict=verdict)
+    if data_category:
+        flows = flows.filter(data_category=data_category)
+    if purpose:
+        flows = flows.filter(purpose=purpose)
+    if destination:
+        flows = flows.filter(destination=destination)
+    if account is not None:
+        flows = flows.filter(pk__in=FlowAccount.objects.filter(account=account).values("flow_id"))
+    if since:
+        flows = flows.filter(occurred_at__gte=_start_of(since))
+    if until:
+        flows = flows.filter(occurred_at__lt=_start_of(until + timedelta(days=1)))
+    if cursor:
+        flows = flows.filter(Q(occurred_at__lt=cursor[0]) | Q(occurred_at=cursor[0], pk__lt=cursor[1]))
+    return list(flows.defer("batch").order_by("-occurred_at", "-pk")[:PAGE_SIZE + 1])
+
+
+def violation_count(organization, since: date, until: date) -> int:
+    return sum(violations_per_day(organization, since, until).values())
+
+
+def account_by_user_name(organization, user_name: str) -> Account | None:
+    return Account.objects.filter(organization=organization, user_name=user_name).first()

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("policy/", views.policy, name="policy"),
+    path("policy/change/", views.policy_change, name="policy-change"),
+    path("policy/rules/<int:rule_id>/remove/", views.policy_remove, name="policy-remove"),
+    path("accounts/", views.accounts, name="accounts"),
+    path("accounts/<int:account_id>/", views.account_detail, name="account"),
+    path("terms/", views.terms, name="terms"),
+    path("audit/", views.audit, name="audit"),
+    path("flows/", views.flows, name="flows"),
+]

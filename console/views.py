@@ -1,0 +1,226 @@
+"""The admin console: server-rendered pages over the same selectors and services as the API.
+
+A view reads its input through a form, calls selectors (reads) or one service (a write, audited
+exactly like the API's, with the signed-in user as actor), and renders. Charts are built by
+`audit.charts` from selector output and embedded as figure JSON.
+"""
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.models import Account
+from audit import charts
+from audit.actors import user_actor
+from governance import services as governance
+from governance.selectors import compiled_policy, effective_policy_for, simulate_rule
+
+from . import selectors
+from .access import console_view, page_context, writer_required
+from .forms import (AccountFilterForm, AuditFilterForm, FlowFilterForm, OverviewForm, RemoveRuleForm, RuleForm,
+                    ThrottledAuthenticationForm)
+
+
+class SignInView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = ThrottledAuthenticationForm
+
+
+@require_GET
+@console_view
+def overview(request):
+    period = OverviewForm(request.GET).values()
+    data = selectors.overview(request.organization, **period)
+    names = data["names"]
+    heatmap = data["heatmap"]
+    figures = {
+        "sankey": charts.exposure_sankey(data["cells"], category_names=names.category_names,
+                                         category_kinds=names.category_kinds, purpose_names=names.purpose_names),
+        "heatmap": charts.exposure_heatmap(heatmap["groups"], heatmap["targets"], heatmap["shares"],
+                                           heatmap["counts"]),
+        "timeline": charts.activity_timeline(**data["timeline"]),
+        "treemap": charts.exposure_treemap(request.organization.name, data["treemap"]),
+    }
+    return render(request, "console/overview.html", page_context(
+        request, "overview", data=data, period=period, figures=figures,
+        period_choices=selectors.PERIODS, form=OverviewForm(initial=period)))
+
+
+@require_GET
+@console_view
+def policy(request):
+    matrix = selectors.policy_matrix(request.organization)
+    return render(request, "console/policy.html", page_context(request, "policy", **matrix))
+
+
+@require_http_methods(["GET", "POST"])
+@writer_required
+def policy_change(request):
+    """Set a switch in two steps: the form and its what-if impact, then confirm with a reason."""
+    organization = request.organization
+    names = selectors.catalog_names(organization)
+    step = request.POST.get("step", "edit") if request.method == "POST" else "edit"
+    if request.method == "GET":
+        form = RuleForm(initial=_initial_rule(request.GET), organization=organization, names=names)
+        return render(request, "console/policy_change.html", page_context(request, "policy", form=form))
+    form = RuleForm(request.POST, organization=organization, names=names, require_reason=step == "confirm")
+    if not form.is_valid():
+        if step == "confirm" and not _target_errors(form):  # only the reason is missing: ask again
+            impact = simulate_rule(organization, **form.rule_arguments())
+            return render(request, "console/policy_preview.html", page_context(
+                request, "policy", form=form, impact=impact, target=_target_label(form, names)), status=400)
+        return render(request, "console/policy_change.html", page_context(request, "policy", form=form), status=400)
+    arguments = form.rule_arguments()
+    if step == "confirm":
+        rule, created = governance.set_rule(organization=organization, actor=user_actor(request.user),
+                                            reason=form.cleaned_data["reason"], **arguments)
+        messages.success(request, f"Saved: {_target_label(form, names)} is now {rule.effect}"
+                                  f"{' and locked' if rule.locked else ''} at {_scope_label(rule)}.")
+        return redirect(_back(request))
+    impact = simulate_rule(organization, **arguments)
+    return render(request, "console/policy_preview.html", page_context(
+        request, "policy", form=form, impact=impact, target=_target_label(form, names)))
+
+
+@require_http_methods(["GET", "POST"])
+@writer_required
+def policy_remove(request, rule_id: int):
+    """Remove a group's or an account's override (or an organization rule) after saying why."""
+    rule = selectors.rule_of(request.organization, rule_id)
+    if rule is None:
+        raise Http404
+    form = RemoveRuleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        governance.delete_rule(rule=rule, actor=user_actor(request.user), reason=form.cleaned_data["reason"])
+        messages.success(request, f"Removed the rule at {_scope_label(rule)}.")
+        return redirect(_back(request))
+    return render(request, "console/policy_remove.html", page_context(request, "policy", rule=rule, form=form),
+                  status=400 if request.method == "POST" else 200)
+
+
+def _initial_rule(query) -> dict:
+    fields = ("scope", "group", "account", "feature", "data_category", "purpose", "effect", "locked")
+    initial = {name: query[name] for name in fields if query.get(name)}
+    initial["locked"] = query.get("locked") in ("1", "true", "on")
+    return initial
+
+
+def _target_errors(form) -> bool:
+    return any(name != "reason" for name in form.errors)
+
+
+def _target_label(form, names) -> str:
+    data = getattr(form, "cleaned_data", {})
+    if data.get("feature"):
+        return data["feature"].name
+    if data.get("data_category") and data.get("purpose"):
+        return f"{data['data_category'].name} → {data['purpose'].name}"
+    return "this switch"
+
+
+def _scope_label(rule) -> str:
+    if rule.scope == "group":
+        return f"group {rule.group.display_name}"
+    if rule.scope == "account":
+        return f"account {rule.account.user_name}"
+    return "organization level"
+
+
+def _back(request) -> str:
+    target = request.POST.get("next", "")
+    if target.startswith("/") and not target.startswith("//"):
+        return target
+    return reverse("console:policy")
+
+
+@require_GET
+@console_view
+def accounts(request):
+    organization = request.organization
+    form = AccountFilterForm(request.GET, organization=organization)
+    listing = selectors.account_list(organization, **form.filters())
+    page = Paginator(listing, selectors.PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "console/accounts.html", page_context(
+        request, "accounts", form=form, page=page, query=query.urlencode()))
+
+
+@require_GET
+@console_view
+def account_detail(request, account_id: int):
+    organization = request.organization
+    account = Account.objects.filter(organization=organization, pk=account_id).prefetch_related("groups").first()
+    if account is None:
+        raise Http404
+    now = timezone.now()
+    names = selectors.catalog_names(organization)
+    snapshot, values = effective_policy_for(account, at=now)
+    compiled = compiled_policy(organization)
+    features = [v for v in values if v.target.is_feature]
+    pairs = {(v.target.data_category, v.target.purpose): v for v in values if not v.target.is_feature}
+    matrix = [{"category": c, "cells": [pairs.get((c.key, p.key)) for p in names.purposes]} for c in names.categories]
+    notable = [v for v in values if not v.target.is_feature and (v.applied or v.enabled_by or v.overridden)]
+    return render(request, "console/account.html", page_context(
+        request, "accounts", account=account, names=names, features=features, matrix=matrix, notable=notable,
+        policy_version=snapshot.policy_version, at=now, group_names=selectors.group_names(organization),
+        consents=selectors.account_consents(account, compiled, now), flows=selectors.account_flows(account)))
+
+
+@require_GET
+@console_view
+def terms(request):
+    data = selectors.terms_overview(request.organization, version=request.GET.get("version"))
+    timeline = charts.terms_timeline(
+        [{"version": t.version, "effective_at": t.effective_at, "requires_reconsent": t.requires_reconsent,
+          "covers": len(t.covers.all()), "consents": t.consent_count} for t in data["terms"]], now=data["now"])
+    figures = {"timeline": timeline, "coverage": charts.reconsent_coverage(data["coverage"])}
+    return render(request, "console/terms.html", page_context(request, "terms", figures=figures, **data))
+
+
+@require_GET
+@console_view
+def audit(request):
+    organization = request.organization
+    form = AuditFilterForm(request.GET)
+    events = selectors.audit_events(organization, **form.filters())
+    more = len(events) > selectors.PAGE_SIZE
+    events = events[:selectors.PAGE_SIZE]
+    status = selectors.chain_status(organization, verify=request.GET.get("verify") == "1")
+    query = request.GET.copy()
+    query.pop("before", None)
+    query.pop("verify", None)
+    return render(request, "console/audit.html", page_context(
+        request, "audit", form=form, events=events, status=status, query=query.urlencode(),
+        next_before=events[-1].seq if more and events else None))
+
+
+@require_GET
+@console_view
+def flows(request):
+    organization = request.organization
+    names = selectors.catalog_names(organization)
+    form = FlowFilterForm(request.GET, names=names)
+    filters = form.cleaned_data if form.is_valid() else {}
+    account = None
+    if filters.get("account"):
+        account = selectors.account_by_user_name(organization, filters["account"].strip())
+    listing = [] if filters.get("account") and account is None else selectors.flow_list(
+        organization, verdict=filters.get("verdict", ""), data_category=filters.get("data_category", ""),
+        purpose=filters.get("purpose", ""), destination=filters.get("destination", "").strip(), account=account,
+        since=filters.get("since"), until=filters.get("until"), cursor=filters.get("cursor"))
+    more = len(listing) > selectors.PAGE_SIZE
+    listing = listing[:selectors.PAGE_SIZE]
+    since, until = selectors.period(30)
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    last = listing[-1] if more and listing else None
+    return render(request, "console/flows.html", page_context(
+        request, "flows", form=form, flows=listing, names=names, query=query.urlencode(),
+        violations=selectors.violation_count(organization, since, until),
+        next_cursor=f"{last.occurred_at.isoformat()}~{last.pk}" if last else None,
+        unknown_account=bool(filters.get("account")) and account is None))

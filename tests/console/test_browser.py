@@ -1,0 +1,175 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright against a live server.
+
+The demo organization (about 2,000 people, its switches set a month ago) with a month of activity;
+tasks run eagerly on commit, as in the embedded default. Each page is saved to docs/screenshots/.
+"""
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+
+from audit.services import write_digest
+from console.demo_data import ACTIVITY_DAYS, backdated, seed_activity
+from governance.management.commands.demo import seed_demo_organization
+from governance.models import PolicyRule
+
+from .conftest import CHROMIUM, PASSWORD, member
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+REASON = "Company-wide rollout after the Sales pilot"
+
+
+@pytest.fixture
+def chromium(transactional_db):
+    # Started after the test database is set up (and its seeded catalog restored): Playwright's sync
+    # API runs an event loop in this thread, and the ORM calls the test makes between browser steps
+    # are plain synchronous ones all the same.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+        connections.close_all()  # the ones the test opened while the browser's loop ran
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def demo(eager_celery, append_only_rows_cleared):
+    with backdated(timezone.now() - timedelta(days=ACTIVITY_DAYS + 1)):
+        organization = seed_demo_organization()
+    seed_activity(organization)
+    write_digest(organization)
+    return organization
+
+
+class Browser:
+    """One signed-in tab that remembers every console error and failed request."""
+
+    def __init__(self, chromium, live_server):
+        self.context = chromium.new_context(viewport={"width": 1440, "height": 900})
+        self.page = self.context.new_page()
+        self.base = live_server.url
+        self.errors = []
+        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("requestfailed", lambda request: self.errors.append(f"failed: {request.url}"))
+
+    def open(self, path: str):
+        self.page.goto(self.base + path)
+        self.page.wait_for_load_state("networkidle")
+        return self.page
+
+    def sign_in(self, username: str, shot: str | None = None):
+        page = self.open("/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        if shot:
+            self.shoot(shot)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+
+    def charts_drawn(self, count: int):
+        self.page.wait_for_function(
+            f"document.querySelectorAll('.chart[data-rendered=true]').length >= {count}", timeout=15_000)
+        assert self.page.locator(".chart .main-svg").count() >= count
+
+    def shoot(self, name: str, *, max_height: int | None = None):
+        """Save the whole page (long lists: their top `max_height` pixels) for the README."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        clip = None
+        if max_height:
+            height = self.page.evaluate("document.documentElement.scrollHeight")
+            clip = {"x": 0, "y": 0, "width": 1440, "height": min(height, max_height)}
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, clip=clip)
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def browser(chromium, live_server):
+    tab = Browser(chromium, live_server)
+    yield tab
+    tab.close()
+
+
+def test_an_admin_reads_every_page_and_flips_a_switch(demo, browser):
+    admin = member(demo, "admin")
+    person = (demo.accounts.filter(groups__display_name="Support", active=True).exclude(groups__display_name="Sales")
+              .filter(rules__isnull=True).order_by("pk").first())
+
+    # signing in leads to the overview, whose four charts Plotly draws from the local bundle
+    browser.sign_in(admin.username, shot="login")
+    assert browser.page.url.endswith("/console/")
+    browser.charts_drawn(4)
+    assert browser.page.locator(".figures dd").count() == 6
+    browser.shoot("overview")
+
+    for path, charts, shot in (("/console/terms/", 2, "terms"), ("/console/flows/?verdict=violation", 0, "flows"),
+                               ("/console/accounts/?group=" + str(person.groups.first().pk), 0, "accounts")):
+        browser.open(path)
+        if charts:
+            browser.charts_drawn(charts)
+        browser.shoot(shot, max_height=None if charts else 1600)
+
+    # before: chat compose is off for a Support agent, by the organization's rule
+    page = browser.open(f"/console/accounts/{person.pk}/")
+    assert page.locator("tr[data-feature=chat_compose] [data-effect]").inner_text() == "deny"
+
+    # the admin turns chat compose on for everyone: a preview with its impact, then a reason
+    browser.open("/console/policy/")
+    browser.shoot("policy")
+    page.click("button[data-switch=chat_compose]")
+    page.wait_for_load_state("networkidle")
+    assert int(page.locator("[data-accounts-changed]").get_attribute("data-accounts-changed")) > 1000
+    page.fill("textarea[name=reason]", REASON)
+    browser.shoot("policy-preview")
+    page.click("button:has-text('Save the change')")
+    page.wait_for_load_state("networkidle")
+    assert "Chat compose is now allow" in page.locator(".messages").inner_text()
+
+    # the agent's effective policy changed, and says why
+    page = browser.open(f"/console/accounts/{person.pk}/")
+    row = page.locator("tr[data-feature=chat_compose]")
+    assert row.locator("[data-effect]").inner_text() == "allow"
+    assert REASON in row.inner_text()
+    browser.shoot("account")
+
+    # the audit trail has the change, by this admin, with the reason; the chain still verifies
+    page = browser.open("/console/audit/")
+    newest = page.locator("table.events tbody tr").first
+    assert newest.get_attribute("data-kind") == "policy.changed"
+    assert REASON in newest.inner_text() and admin.username in newest.inner_text()
+    assert page.locator("[data-chain=valid]").count() == 1
+    browser.shoot("audit", max_height=1600)
+
+    assert browser.errors == []
+
+
+def test_an_auditor_sees_no_switch_and_cannot_flip_one(demo, browser):
+    auditor = member(demo, "auditor")
+    rules_before = list(PolicyRule.objects.filter(organization=demo).values_list("pk", "effect", "deleted_at"))
+
+    browser.sign_in(auditor.username)
+    browser.charts_drawn(4)
+    page = browser.open("/console/policy/")
+    assert page.locator("button[data-switch]").count() == 0
+    assert page.locator("text=Set a switch").count() == 0
+
+    # forging the form anyway is refused by the server
+    token = next(c["value"] for c in browser.context.cookies() if c["name"] == "csrftoken")
+    response = page.request.post(browser.base + "/console/policy/change/", form={
+        "csrfmiddlewaretoken": token, "step": "confirm", "scope": "organization", "feature": "chat_compose",
+        "effect": "allow", "reason": "not mine to change"})
+    assert response.status == 403
+    assert list(PolicyRule.objects.filter(organization=demo).values_list("pk", "effect", "deleted_at")) == rules_before
+    assert browser.errors == []
