@@ -21,6 +21,19 @@ from config.wsgi import application  # noqa: E402  (pytest-django has set Django
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
 
 
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """Calls go straight to the WSGI application, not through Django's test client, so the
+    request signals would close the test's database connection mid-transaction (PostgreSQL)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def token(org):
     GroupFactory(organization=org, display_name="Sales")
