@@ -8,6 +8,7 @@ that dies halfway leaves the batch as it was received, for the next attempt.
 """
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import orjson
 from django.conf import settings
@@ -36,8 +37,9 @@ def _instant(value) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
+        instant = datetime.fromisoformat(value)
+        return instant.astimezone(dt_timezone.utc) if instant.tzinfo else instant
+    except (ValueError, OverflowError):
         return None
 
 

@@ -6,6 +6,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.filters import UTCDateTimeFilter
 from config.api import OrgAPIMixin, StrictModelSerializer, gc_paused
 from governance.selectors import compiled_policy, known_accounts
 
@@ -57,8 +58,8 @@ class TelemetryFlowSerializer(serializers.ModelSerializer):
 
 class FlowFilter(django_filters.FilterSet):
     account = django_filters.CharFilter(field_name="account_links__account__user_name", distinct=True)
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UTCDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UTCDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = TelemetryFlow

@@ -4,6 +4,7 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.filters import UTCDateTimeFilter
 from config.api import OrgAPIMixin
 
 from .. import selectors
@@ -15,8 +16,8 @@ class AuditEventFilter(django_filters.FilterSet):
     kind = django_filters.CharFilter(help_text="e.g. policy.changed, consent.granted, flow.violation")
     account = django_filters.CharFilter(field_name="subject_account__user_name", help_text="The account's user_name.")
     actor = django_filters.CharFilter(field_name="actor_name", help_text="The actor's name (a login or token).")
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UTCDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UTCDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

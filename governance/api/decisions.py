@@ -4,6 +4,7 @@ A batch holds up to 10,000 requests, so validation is a plain function rather th
 serializer per request; errors still name each offending field (`requests[3].account`).
 """
 from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -72,12 +73,15 @@ def _parse_one(item, prefix: str, *, categories, purposes, now: datetime, errors
     at = None
     if item.get("at") is not None:
         at = parse_datetime(item["at"]) if isinstance(item["at"], str) else None
+        try:
+            at = None if at is None else (at if timezone.is_aware(at) else timezone.make_aware(at, dt_timezone.utc)
+                                          ).astimezone(dt_timezone.utc)
+        except (OverflowError, ValueError):
+            at = None
         if at is None:
             errors[f"{name}at"] = ["Must be an ISO 8601 date-time."]
-        else:
-            at = at if timezone.is_aware(at) else timezone.make_aware(at, timezone.utc)
-            if at > now:
-                errors[f"{name}at"] = ["Must not lie in the future."]
+        elif at > now:
+            errors[f"{name}at"] = ["Must not lie in the future."]
     return accounts, item.get("data_category"), item.get("purpose"), at
 
 

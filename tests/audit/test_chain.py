@@ -231,3 +231,11 @@ class TestAPI:
     def test_auditors_read_the_trail(self, auditor_session, org):
         assert auditor_session.get("/api/v1/audit-events/").status_code == 200
         assert auditor_session.get("/api/v1/audit-events/verify/").status_code == 200
+
+
+def test_time_filters_take_any_offset_python_accepts(api, org):
+    # PostgreSQL refuses offsets past 15:59; the API turns instants to UTC before querying
+    response = api.get("/api/v1/audit-events/", {"occurred_before": "2026-01-01T10:00:00+16:07"})
+    assert response.status_code == 200
+    response = api.get("/api/v1/audit-events/", {"occurred_before": "0001-01-01T00:00:00+16:07"})
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "occurred_before"

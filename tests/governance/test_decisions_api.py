@@ -275,3 +275,8 @@ def test_importing_consent_history_in_bulk_is_audited_and_decides(org, ada, bob)
     from governance.selectors import decide as decide_flow
     decision = decide_flow(org, [ada.pk, bob.pk], "content.transcript", "ai.training.first_party")
     assert [d.allowed for d in decision.accounts] == [True, False]
+
+
+def test_at_may_be_naive_utc_or_carry_any_offset(api, ada):
+    for at in ("2026-01-01T10:00:00", "2026-01-01T10:00:00+16:07"):
+        assert decide(api, account=ada.user_name, at=at, **TRANSCRIPT_TRAINING)["allowed"] is False
