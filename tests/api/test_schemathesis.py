@@ -43,7 +43,8 @@ def token(org):
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+# derandomized: CI runs the same examples as a developer did, so a pass is repeatable
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 @pytest.mark.django_db
 def test_the_api_keeps_to_its_schema_and_never_fails(case, token):
     case.call_and_validate(headers={"Authorization": token},
