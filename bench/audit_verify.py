@@ -22,6 +22,8 @@ What it measures, all in one run:
   `AuditEvent(...).save()` per event in autocommit mode: one INSERT and one COMMIT per event. The
   body and hash are computed with audit.chain exactly as the drain computes them. No outbox is
   involved.
+* After loading, the audit tables are ANALYZEd, as autovacuum would do. Without statistics,
+  PostgreSQL sorts the whole chain on disk to read it in seq order.
 * verification: `audit.selectors.verify_chain(org)` over the N events. It checks the signed
   digest, every link, the JSON body and the projection columns, plus the head. The target is at
   least 500,000 events/s.
@@ -29,7 +31,9 @@ What it measures, all in one run:
   (`AuditEvent.objects.filter(...).order_by("seq").iterator()`). For each one, the link and
   `chain.link_hash` are recomputed and compared. The body and columns are not checked.
 
-Every figure is printed on its own line as `name: value`.
+DEBUG is forced off, as in production. Every figure is printed on its own line as `name: value`.
+The load average is printed at the start and at the end: other work on the machine skews the
+figures.
 """
 from __future__ import annotations
 
@@ -54,6 +58,8 @@ def setup_django() -> None:
     # Empty, not merely unset: settings would otherwise fall back to REDIS_URL or a .env file.
     os.environ["CELERY_BROKER_URL"] = ""
     os.environ["REDIS_URL"] = ""
+    # As in production: with DEBUG on, Django keeps the SQL text of every query (gigabytes of bulk INSERTs here).
+    os.environ["DEBUG"] = "False"
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
         sys.exit("bench/audit_verify.py needs DATABASE_URL=postgres://... naming a scratch PostgreSQL database.")
@@ -73,6 +79,10 @@ def line(name: str, value) -> None:
 
 def rate(count: int, seconds: float) -> str:
     return f"{count / seconds:,.0f}" if seconds > 0 else "inf"
+
+
+def peak_rss_mib() -> str:
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"  # KiB on Linux
 
 
 def machine() -> dict[str, str]:
@@ -199,8 +209,9 @@ def main() -> None:
     actor = Actor("user", 1, "bench.admin@example.com")
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('server_version'), current_database(), "
-                       "current_setting('synchronous_commit'), current_setting('shared_buffers')")
-        pg_version, database, synchronous_commit, shared_buffers = cursor.fetchone()
+                       "current_setting('synchronous_commit'), current_setting('shared_buffers'), "
+                       "current_setting('autovacuum')")
+        pg_version, database, synchronous_commit, shared_buffers, autovacuum = cursor.fetchone()
     host = machine()
     line("date", timezone.now().isoformat(timespec="seconds"))
     line("machine", f"{host['nproc']} CPUs ({host['cpu_model']}), {platform.system()} {platform.release()}")
@@ -208,7 +219,8 @@ def main() -> None:
     line("cpu_model", host["cpu_model"])
     line("python", platform.python_version())
     line("postgresql", f"{pg_version} (database {database}, synchronous_commit={synchronous_commit}, "
-                       f"shared_buffers={shared_buffers})")
+                       f"shared_buffers={shared_buffers}, autovacuum={autovacuum})")
+    line("load_average_at_start", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     line("events", f"{n:,}")
 
     # 1. The real writer: outbox rows in bulk, then the drain.
@@ -229,6 +241,7 @@ def main() -> None:
     line("drain_seconds", f"{drain_seconds:.1f}")
     line("drain_events_per_s", rate(n, drain_seconds))
     services.write_digest(organization)  # so verification checks a signed anchor at the head too
+    line("peak_rss_mib_after_append", peak_rss_mib())
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT avg(octet_length(body))::int FROM audit_auditevent WHERE organization_id = %s",
@@ -246,6 +259,11 @@ def main() -> None:
     line("drain_vs_baseline_append", f"{(n / drain_seconds) / (m / baseline_seconds):.1f}x")
     assert verify_chain(other).valid, "the baseline wrote an invalid chain"
 
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute("ANALYZE audit_auditevent, audit_outboxentry, audit_chainhead, audit_auditdigest")
+        line("analyze_seconds", f"{time.perf_counter() - started:.1f}")
+
     # 3. Verification through the selector, then the model-instance baseline.
     started = time.perf_counter()
     result = verify_chain(organization)
@@ -256,6 +274,7 @@ def main() -> None:
     line("verify_chain_seconds", f"{verify_seconds:.2f}")
     line("verify_chain_events_per_s", rate(n, verify_seconds))
     line("verify_chain_target_events_per_s", f"{VERIFY_TARGET:,} ({'met' if verify_rate >= VERIFY_TARGET else 'NOT met'})")
+    line("peak_rss_mib_after_verify_chain", peak_rss_mib())
 
     seconds, checked, valid = baseline_verify(organization)
     assert valid and checked == n, f"baseline verification failed after {checked} events"
@@ -265,7 +284,8 @@ def main() -> None:
     line("verify_chain_vs_baseline_verify", f"{verify_rate / (n / seconds):.1f}x")
 
     line("audit_events_in_database", f"{AuditEvent.objects.count():,}")
-    line("peak_rss_mib", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+    line("peak_rss_mib", peak_rss_mib())
+    line("load_average_at_end", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     line("total_seconds", f"{time.perf_counter() - STARTED:.0f}")
 
 
