@@ -1,12 +1,15 @@
 """Reads of the audit trail: events, verification, digests, export."""
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
+from django.db import connection
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Group
+from config.db import stream_rows
 
 from .chain import Verification, verify_links
 from .models import AuditDigest, AuditEvent, ChainHead, ExposureRollup, SigningKey, Verdict
@@ -33,14 +36,24 @@ def verify_chain(organization) -> Verification:
     problem, anchors = verify_digests(digests.values_list("body", "signature"), public_keys())
     if problem:
         return Verification().fail(None, problem)
-    rows = (events_of(organization).order_by("seq")
-            .values_list("seq", "prev_hash", "hash", "body", "kind", "occurred_at", "subject_account_id")
-            .iterator(chunk_size=STREAM_CHUNK))
-    result = verify_links(rows, organization_id=organization.pk, anchors=anchors)
+    table = AuditEvent._meta.db_table
+    rows = stream_rows(f"SELECT seq, prev_hash, hash, body, kind, occurred_at, subject_account_id FROM {table} "
+                       f"WHERE organization_id = %s ORDER BY seq", [organization.pk], chunk=STREAM_CHUNK)
+    result = verify_links(_aware(rows), organization_id=organization.pk, anchors=anchors)
     head = ChainHead.objects.filter(organization=organization).values_list("seq", "hash").first()
     if result.valid and head is not None and head != (result.head_seq, result.head_hash):
         result.fail(result.head_seq + 1, "the chain head names events that are missing")
     return result
+
+
+def _aware(rows):
+    """SQLite hands instants back as naive UTC text; PostgreSQL as aware datetimes."""
+    if connection.vendor == "postgresql":
+        yield from rows
+        return
+    for seq, prev, digest, body, kind, occurred_at, subject in rows:
+        instant = datetime.fromisoformat(occurred_at) if isinstance(occurred_at, str) else occurred_at
+        yield seq, prev, digest, body, kind, instant.replace(tzinfo=dt_timezone.utc), subject
 
 
 def export_chain(organization, directory: Path) -> dict:

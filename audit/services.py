@@ -7,11 +7,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.db import copy_rows
+
 from . import chain, signing
 from .actors import Actor
 from .models import AuditDigest, AuditEvent, ChainHead, EventKind, OutboxEntry, SigningKey, WebhookEndpoint
 
 log = logging.getLogger(__name__)
+
+
+EVENT_COLUMNS = ("organization_id", "seq", "kind", "occurred_at", "recorded_at", "actor_kind", "actor_name",
+                 "subject_account_id", "outbox_id", "body", "prev_hash", "hash")
 
 
 class NotInTransaction(RuntimeError):
@@ -88,13 +94,11 @@ def drain_outbox(organization_id: int, *, batch_size: int | None = None) -> int:
                                         occurred_at=entry.occurred_at, recorded_at=recorded_at, actor=entry.actor,
                                         subject_account=entry.subject_account_id, payload=entry.payload)
                 digest = chain.link_hash(prev, body)
-                events.append(AuditEvent(
-                    organization_id=organization_id, seq=seq, kind=entry.kind, occurred_at=entry.occurred_at,
-                    recorded_at=recorded_at, actor_kind=entry.actor.get("kind", ""),
-                    actor_name=entry.actor.get("name", ""), subject_account_id=entry.subject_account_id,
-                    outbox_id=entry.pk, body=body, prev_hash=prev, hash=digest))
+                events.append((organization_id, seq, entry.kind, entry.occurred_at, recorded_at,
+                               entry.actor.get("kind", ""), entry.actor.get("name", ""), entry.subject_account_id,
+                               entry.pk, body, prev, digest))
                 prev = digest
-            AuditEvent.objects.bulk_create(events)
+            copy_rows(AuditEvent, EVENT_COLUMNS, events)
             OutboxEntry.objects.filter(pk__in=[entry.pk for entry in entries]).delete()
             ChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev, updated_at=recorded_at)
         total += len(entries)

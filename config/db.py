@@ -6,7 +6,7 @@ which costs more than the database's own work at tens of thousands of rows a sec
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 
 def copy_rows(model, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
@@ -42,3 +42,20 @@ def reserve_ids(model, count: int) -> list[int]:
         cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {connection.ops.quote_name(table)}")
         start = cursor.fetchone()[0] + 1
         return list(range(start, start + count))
+
+
+def stream_rows(sql: str, params: Sequence, *, chunk: int = 20_000):
+    """Yield the rows of a query as plain tuples without loading them all: a server-side cursor on
+    PostgreSQL (inside a transaction, as it requires), fetchmany elsewhere. No model or Django
+    value conversion per row: for scans of millions of rows."""
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            with connection.connection.cursor(name="stream_rows") as cursor:
+                cursor.itersize = chunk
+                cursor.execute(sql, params)
+                yield from cursor
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk):
+            yield from rows
