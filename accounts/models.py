@@ -4,6 +4,7 @@ import hashlib
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 
 class Organization(models.Model):
@@ -57,7 +58,11 @@ class Account(models.Model):
             models.UniqueConstraint(fields=["organization", "external_id"], condition=Q(external_id__isnull=False),
                                     name="account_unique_external_id"),
         ]
-        indexes = [models.Index(fields=["organization", "active"])]
+        indexes = [
+            models.Index(fields=["organization", "active"]),
+            # SCIM matches userName regardless of case (IdPs look users up before creating them)
+            models.Index("organization", Upper("user_name"), name="account_user_name_ci"),
+        ]
 
     def __str__(self):
         return self.user_name

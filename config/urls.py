@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("scim/v2/", include("accounts.scim.urls")),
     # Unknown API paths answer problem+json, in DEBUG too.
     re_path(r"^(api|scim)/", api_not_found),
     path("admin/", admin.site.urls),

@@ -55,6 +55,9 @@ NOT_WALKED = {
     # console pages act in the session's organization; their roles and isolation: tests/console
     "console:overview", "console:policy", "console:policy-change", "console:policy-remove", "console:accounts",
     "console:account", "console:terms", "console:audit", "console:flows",
+    # SCIM: its own token scope; isolation, auth and errors are tested in tests/scim
+    "scim:root", "scim:service-provider-config", "scim:resource-types", "scim:resource-type", "scim:schemas",
+    "scim:schema", "scim:users", "scim:user", "scim:groups", "scim:group", "scim:search", "scim:not-implemented",
 }
 
 

@@ -1,0 +1,208 @@
+"""Accounts and groups as SCIM resources: their representation, ETag, and `attributes` projection."""
+import hashlib
+from collections import defaultdict
+
+import orjson
+
+from accounts.models import Account, AccountGroup, Group
+
+from . import extension
+from .errors import bad_request
+from .schemas import AI_GOVERNANCE_URN, GROUP_URN, USER_URN
+
+# A deleted (DELETE /Users/{id}, DELETE /Groups/{id}) account or group keeps its row and its history,
+# renamed with this mark and its id so that the IdP may create the same name again. SCIM no longer
+# sees it (RFC 7644 §3.6: 404 afterwards, omitted from queries); the console still does.
+TOMBSTONE_MARK = "#deleted-"
+ALWAYS_RETURNED = frozenset({"id", "schemas"})
+
+
+def tombstone_name(name: str, pk: int, max_length: int) -> str:
+    suffix = f"{TOMBSTONE_MARK}{pk}"
+    return name[: max_length - len(suffix)] + suffix
+
+
+def live_accounts(organization):
+    return Account.objects.filter(organization=organization).exclude(user_name__contains=TOMBSTONE_MARK)
+
+
+def live_groups(organization):
+    return Group.objects.filter(organization=organization).exclude(display_name__contains=TOMBSTONE_MARK)
+
+
+def _iso(instant) -> str:
+    return instant.isoformat().replace("+00:00", "Z")
+
+
+def etag_of(resource: dict) -> str:
+    """A weak ETag over the whole representation: any visible change (a membership too) changes it."""
+    meta = {k: v for k, v in resource["meta"].items() if k != "version"}
+    digest = hashlib.sha256(orjson.dumps({**resource, "meta": meta}, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f'W/"{digest[:32]}"'
+
+
+def _finish(resource: dict) -> dict:
+    resource["meta"]["version"] = etag_of(resource)
+    return resource
+
+
+def user_resource(account: Account, base_url: str, groups: list[tuple[int, str]], asserted: dict | None = None) -> dict:
+    ai_governance = extension.resource_part(asserted or {})
+    resource = {"schemas": [USER_URN, AI_GOVERNANCE_URN] if ai_governance else [USER_URN], "id": str(account.pk)}
+    if account.external_id is not None:
+        resource["externalId"] = account.external_id
+    resource["userName"] = account.user_name
+    if account.display_name:
+        resource["displayName"] = account.display_name
+    resource["active"] = account.active
+    if account.email:
+        resource["emails"] = [{"value": account.email, "type": "work"}]
+    if groups:
+        resource["groups"] = [{"value": str(pk), "$ref": f"{base_url}/Groups/{pk}", "display": name,
+                               "type": "direct"} for pk, name in groups]
+    if ai_governance:
+        resource[AI_GOVERNANCE_URN] = ai_governance
+    resource["meta"] = {"resourceType": "User", "created": _iso(account.created_at),
+                        "lastModified": _iso(account.updated_at), "location": f"{base_url}/Users/{account.pk}"}
+    return _finish(resource)
+
+
+def group_resource(group: Group, base_url: str, members: list[tuple[int, str]]) -> dict:
+    resource = {"schemas": [GROUP_URN], "id": str(group.pk)}
+    if group.external_id is not None:
+        resource["externalId"] = group.external_id
+    resource["displayName"] = group.display_name
+    if members:
+        resource["members"] = [_member(pk, name, base_url) for pk, name in members]
+    resource["meta"] = {"resourceType": "Group", "created": _iso(group.created_at),
+                        "lastModified": _iso(group.updated_at), "location": f"{base_url}/Groups/{group.pk}"}
+    return _finish(resource)
+
+
+def _member(pk: int, display_name: str, base_url: str) -> dict:
+    member = {"value": str(pk), "$ref": f"{base_url}/Users/{pk}", "type": "User"}
+    if display_name:
+        member["display"] = display_name
+    return member
+
+
+def groups_of(account_ids) -> dict[int, list[tuple[int, str]]]:
+    by_account = defaultdict(list)
+    rows = (AccountGroup.objects.filter(account_id__in=list(account_ids))
+            .values_list("account_id", "group_id", "group__display_name").order_by("group_id"))
+    for account_id, group_id, name in rows:
+        by_account[account_id].append((group_id, name))
+    return by_account
+
+
+def members_of(group_ids) -> dict[int, list[tuple[int, str]]]:
+    by_group = defaultdict(list)
+    rows = (AccountGroup.objects.filter(group_id__in=list(group_ids))
+            .exclude(account__user_name__contains=TOMBSTONE_MARK)
+            .values_list("group_id", "account_id", "account__display_name").order_by("account_id"))
+    for group_id, account_id, name in rows:
+        by_group[group_id].append((account_id, name))
+    return by_group
+
+
+def render_users(accounts, base_url: str) -> list[dict]:
+    accounts = list(accounts)
+    if not accounts:
+        return []
+    groups = groups_of(a.pk for a in accounts)
+    asserted = extension.asserted(accounts[0].organization_id, [a.pk for a in accounts])
+    return [user_resource(a, base_url, groups.get(a.pk, []), asserted[a.pk]) for a in accounts]
+
+
+def render_groups(groups, base_url: str) -> list[dict]:
+    groups = list(groups)
+    members = members_of(g.pk for g in groups)
+    return [group_resource(g, base_url, members.get(g.pk, [])) for g in groups]
+
+
+# ---------------------------------------------------------------------------------------------------
+# attributes / excludedAttributes (RFC 7644 §3.4.2.5, §3.9)
+
+def parse_attribute_list(raw: str | None, core_urn: str) -> dict[str, set[str] | None] | None:
+    """'userName,emails.value' -> {"username": None, "emails": {"value"}}; None when not given.
+
+    Names are case-insensitive and may carry the core schema's URN; the AI-governance extension is
+    named by its URN, or its attributes by URN:attribute. Other URNs select nothing.
+    """
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or len(raw) > 2000:
+        raise bad_request("attributes and excludedAttributes are comma-separated attribute names.")
+    selected: dict[str, set[str] | None] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        lowered = item.lower()
+        prefix = core_urn.lower() + ":"
+        ai_governance = AI_GOVERNANCE_URN.lower()
+        if lowered.startswith(prefix):
+            lowered = lowered[len(prefix):]
+        elif lowered == ai_governance:
+            selected[ai_governance] = None
+            continue
+        elif lowered.startswith(ai_governance + ":"):
+            attr, sub = ai_governance, lowered[len(ai_governance) + 1:]
+            if selected.get(attr, set()) is not None:
+                selected[attr] = selected.get(attr, set()) | {sub}
+            continue
+        elif lowered.startswith("urn:"):
+            continue
+        attr, _, sub = lowered.partition(".")
+        if sub:
+            current = selected.get(attr, set())
+            if current is not None:
+                current.add(sub)
+                selected[attr] = current
+        else:
+            selected[attr] = None
+    return selected
+
+
+def _keep_subs(value, subs: set[str]):
+    if isinstance(value, list):
+        kept = [_keep_subs(item, subs) for item in value]
+        return [item for item in kept if item]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k.lower() in subs}
+    return value
+
+
+def _drop_subs(value, subs: set[str]):
+    if isinstance(value, list):
+        kept = [_drop_subs(item, subs) for item in value]
+        return [item for item in kept if item]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k.lower() not in subs}
+    return value
+
+
+def project(resource: dict, attributes, excluded) -> dict:
+    if attributes:
+        out = {}
+        for key, value in resource.items():
+            lowered = key.lower()
+            if lowered in ALWAYS_RETURNED:
+                out[key] = value
+            elif lowered in attributes:
+                subs = attributes[lowered]
+                kept = value if subs is None else _keep_subs(value, subs)
+                if kept not in (None, [], {}):
+                    out[key] = kept
+        return out
+    if excluded:
+        out = {}
+        for key, value in resource.items():
+            lowered = key.lower()
+            if lowered in ALWAYS_RETURNED or lowered not in excluded:
+                out[key] = value
+            elif excluded[lowered] is not None:
+                kept = _drop_subs(value, excluded[lowered])
+                if kept not in (None, [], {}):
+                    out[key] = kept
+        return out
+    return resource
