@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 from pathlib import Path
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
@@ -31,21 +31,36 @@ def public_keys() -> dict[str, str]:
 
 
 def verify_chain(organization) -> Verification:
-    """Recompute the organization's chain from its first event, against its signed digests and its head."""
-    digests = AuditDigest.objects.filter(organization=organization).order_by("period_end", "id")
-    problem, anchors = verify_digests(digests.values_list("body", "signature"), public_keys())
-    if problem:
-        return Verification().fail(None, problem)
-    table = AuditEvent._meta.db_table
-    rows = stream_rows(f"SELECT seq, prev_hash, hash, body, kind, occurred_at, subject_account_id FROM {table} "
-                       f"WHERE organization_id = %s ORDER BY seq", [organization.pk], chunk=STREAM_CHUNK)
-    result = verify_links(_aware(rows), organization_id=organization.pk, anchors=anchors)
-    head = ChainHead.objects.filter(organization=organization).values_list("seq", "hash").first()
+    """Recompute the organization's chain from its first event, against its signed digests and its head.
+
+    Drains may commit while it runs: it walks the chain only up to the head it read, and on
+    PostgreSQL reads everything in one REPEATABLE READ snapshot.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not _inside_outer_transaction():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        # Digests before the head: every digest read was signed at or below the head read next,
+        # so a digest past the head means the head went back, not that a drain moved on.
+        digests = AuditDigest.objects.filter(organization=organization).order_by("period_end", "id")
+        problem, anchors = verify_digests(digests.values_list("body", "signature"), public_keys())
+        if problem:
+            return Verification().fail(None, problem)
+        head = ChainHead.objects.filter(organization=organization).values_list("seq", "hash").first()
+        head_seq = head[0] if head else None
+        table = AuditEvent._meta.db_table
+        bound = "" if head_seq is None else f" AND seq <= {int(head_seq)}"
+        rows = stream_rows(f"SELECT seq, prev_hash, hash, body, kind, occurred_at, subject_account_id FROM {table} "
+                           f"WHERE organization_id = %s{bound} ORDER BY seq", [organization.pk], chunk=STREAM_CHUNK)
+        result = verify_links(_aware(rows), organization_id=organization.pk, anchors=anchors)
     if result.valid and head is not None and head != (result.head_seq, result.head_hash):
         result.fail(result.head_seq + 1, "the chain head names events that are missing")
     return result
 
 
+def _inside_outer_transaction() -> bool:
+    """Whether the atomic block just opened is nested (SET TRANSACTION must come first in a transaction)."""
+    return len(connection.savepoint_ids) > 0 or connection.atomic_blocks[:-1] != []
 def _aware(rows):
     """SQLite hands instants back as naive UTC text; PostgreSQL as aware datetimes."""
     if connection.vendor == "postgresql":

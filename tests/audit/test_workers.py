@@ -98,3 +98,31 @@ def test_two_drains_at_once_in_one_process_wait_for_each_other(org):
         thread.join()
     assert not errors and sum(results) == 3_000
     assert verify_chain(org).valid and chained(org) == 3_000
+
+
+def test_verification_while_drains_commit_is_not_fooled(org):
+    record_changes(org, 5_000)
+    audit.drain_outbox(org.pk)
+    stop, errors = threading.Event(), []
+
+    def keep_appending():
+        n = 0
+        try:
+            while not stop.is_set():
+                record_changes(org, 50, start=100_000 + n)
+                audit.drain_outbox(org.pk)
+                n += 50
+        except Exception as error:  # surfaced below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=keep_appending)
+    writer.start()
+    try:
+        results = [verify_chain(org) for _ in range(3)]
+    finally:
+        stop.set()
+        writer.join()
+    assert not errors
+    assert all(r.valid for r in results), [r.problem for r in results]
