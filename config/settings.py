@@ -54,10 +54,12 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_celery_beat",
     "accounts",
     "governance",
     "audit",
     "console",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -183,6 +185,21 @@ CELERY_BEAT_SCHEDULE = {
     "audit-write-digests": {"task": "audit.tasks.write_digests", "schedule": AUDIT_DIGEST_MINUTES * 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Report schedules live in the database (django-celery-beat); the entries above are copied there too.
+CELERY_BEAT_SCHEDULER = env("CELERY_BEAT_SCHEDULER", default="django_celery_beat.schedulers:DatabaseScheduler")
+CELERY_BEAT_SCHEDULE["reports-sweep"] = {"task": "reports.tasks.sweep_reports", "schedule": AUDIT_SWEEP_SECONDS}
+
+# E-mail (scheduled reports): printed to the console unless EMAIL_BACKEND names another backend.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="reports@localhost")
+# Where e-mailed links point: the console's public address.
+SITE_URL = env("SITE_URL", default="http://localhost:8000")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -213,7 +230,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.add_problem_responses"],
-    "ENUM_NAME_OVERRIDES": {"EffectEnum": "governance.models.Effect", "ScopeEnum": "governance.models.Scope"},
+    "ENUM_NAME_OVERRIDES": {"EffectEnum": "governance.models.Effect", "ScopeEnum": "governance.models.Scope",
+                            "ReportFormatEnum": "reports.models.Format"},
 }
 
 LOGGING = {

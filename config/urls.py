@@ -9,6 +9,7 @@ from audit.api.flows import ExposureView, FlowBatchViewSet, FlowViewSet, Webhook
 from audit.api.views import AuditEventViewSet
 from governance.api.views import (CatalogView, ConsentViewSet, DecisionView, PolicyRuleViewSet,
                                   TermsVersionViewSet)
+from reports.api.views import ReportScheduleViewSet, ReportViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -21,6 +22,8 @@ router.register("consents", ConsentViewSet, basename="consent")
 router.register("flows", FlowViewSet, basename="flow")
 router.register("flow-batches", FlowBatchViewSet, basename="flowbatch")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
+router.register("report-schedules", ReportScheduleViewSet, basename="reportschedule")
+router.register("reports", ReportViewSet, basename="report")
 
 api_v1 = [
     path("catalog/", CatalogView.as_view(), name="catalog"),

@@ -1,6 +1,8 @@
 """Every route, every method: another organization's token finds nothing of ours, auditors cannot
 write, anonymous callers are refused. A route missing from ROUTES fails the first test, so no
 view can be added without being walked."""
+from datetime import timedelta
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
@@ -13,6 +15,8 @@ from audit.models import AuditEvent, FlowBatch, TelemetryFlow, WebhookEndpoint
 from governance import services as governance
 from governance.models import ConsentEvent, DataCategory, PolicyRule, Purpose, TermsVersion
 from governance.selectors import compiled_policy
+from reports import services as report_services
+from reports.models import Report, ReportSchedule
 
 from .conftest import session_client, token_client
 from .factories import AccountFactory, GroupFactory
@@ -47,6 +51,12 @@ ROUTES = {
     "v1:flowbatch-detail": (lambda o: f"/api/v1/flow-batches/{o['batch'].pk}/", ("get",)),
     "v1:webhook-list": (lambda o: "/api/v1/webhooks/", ("get", "post")),
     "v1:webhook-detail": (lambda o: f"/api/v1/webhooks/{o['webhook'].pk}/", ("get", "patch", "delete")),
+    "v1:report-list": (lambda o: "/api/v1/reports/", ("get", "post")),
+    "v1:report-detail": (lambda o: f"/api/v1/reports/{o['report'].pk}/", ("get",)),
+    "v1:report-download": (lambda o: f"/api/v1/reports/{o['report'].pk}/download/?format=json", ("get",)),
+    "v1:reportschedule-list": (lambda o: "/api/v1/report-schedules/", ("get", "post")),
+    "v1:reportschedule-detail": (lambda o: f"/api/v1/report-schedules/{o['schedule'].pk}/",
+                                 ("get", "patch", "delete")),
 }
 # Routes that hold no organization's data, or are not part of the API walk (with why).
 NOT_WALKED = {
@@ -99,10 +109,15 @@ def mine(org):
         catalog=compiled.snapshot.catalog, resolve_accounts=lambda names: {account.user_name: account.pk}))
     flows.process_batch(batch.pk)
     webhook = audit.create_webhook(organization=org, actor=SYSTEM, url="https://hooks.acme.test/x", secret="s" * 16)
+    schedule = report_services.create_schedule(organization=org, actor=SYSTEM, name="Mine", cadence="weekly")
+    today = timezone.now().date()
+    report = report_services.request_report(organization=org, actor=SYSTEM, period_start=today,
+                                            period_end=today + timedelta(days=1), formats=["json"], enqueue=False)
+    report_services.generate_report(report.pk)
     audit.drain_outbox(org.pk)
     event = AuditEvent.objects.filter(organization=org).order_by("seq").last()
     return {"group": group, "account": account, "rule": rule, "terms": terms, "consent": consent,
-            "batch": batch, "webhook": webhook, "event": event}
+            "batch": batch, "webhook": webhook, "event": event, "schedule": schedule, "report": report}
 
 
 def snapshot(org):
@@ -113,7 +128,8 @@ def snapshot(org):
             TermsVersion.objects.filter(organization=org).count(), ConsentEvent.objects.filter(organization=org)
             .count(), TelemetryFlow.objects.filter(organization=org).count(),
             FlowBatch.objects.filter(organization=org).count(), WebhookEndpoint.objects.filter(organization=org)
-            .count())
+            .count(), list(ReportSchedule.objects.filter(organization=org).values_list("name", "cadence", "active")),
+            Report.objects.filter(organization=org).count())
 
 
 def write_body(mine):
