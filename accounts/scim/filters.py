@@ -207,7 +207,18 @@ def column_present(column: Column, name: str) -> Q:
     return Q(**{f"{column.field}__isnull": False}) & present if column.nullable else present
 
 
-class _Builder(FilterVisitor[Q]):
+class _QVisitor(FilterVisitor[Q]):
+    """`and`, `or` and `not` over the Q objects the concrete visitors build for comparisons."""
+
+    def visit_logical_expr(self, node: LogicalExpr) -> Q:
+        parts = [self.visit(term) for term in node.terms]
+        return reduce((lambda a, b: a & b) if node.op == LogicalOperator.and_ else (lambda a, b: a | b), parts)
+
+    def visit_not(self, node: Not) -> Q:
+        return ~self.visit(node.expr)
+
+
+class _Builder(_QVisitor):
     """Q objects for a filter over the Users or Groups table."""
 
     def __init__(self, attributes: dict, core_urn: str, extensions: tuple[str, ...], unstored: frozenset,
@@ -248,13 +259,6 @@ class _Builder(FilterVisitor[Q]):
         if attr_path.uri is not None and attr_path.uri.lower() != self.core_urn:
             return False
         return attr_path.attr.lower() in self.attributes
-
-    def visit_logical_expr(self, node: LogicalExpr) -> Q:
-        parts = [self.visit(term) for term in node.terms]
-        return reduce((lambda a, b: a & b) if node.op == LogicalOperator.and_ else (lambda a, b: a | b), parts)
-
-    def visit_not(self, node: Not) -> Q:
-        return ~self.visit(node.expr)
 
     def visit_present(self, node: Present) -> Q:
         entry, sub, name = self._lookup(node.attr_path)
@@ -306,7 +310,7 @@ class _Builder(FilterVisitor[Q]):
         return Q(Exists(rows))
 
 
-class _ItemBuilder(FilterVisitor[Q]):
+class _ItemBuilder(_QVisitor):
     """The filter inside [brackets], over the sub-attributes of one value."""
 
     def __init__(self, items: dict, parent: str):
@@ -321,13 +325,6 @@ class _ItemBuilder(FilterVisitor[Q]):
         if target is None:
             raise invalid_filter(f"{name} cannot be filtered on.")
         return target, name
-
-    def visit_logical_expr(self, node: LogicalExpr) -> Q:
-        parts = [self.visit(term) for term in node.terms]
-        return reduce((lambda a, b: a & b) if node.op == LogicalOperator.and_ else (lambda a, b: a | b), parts)
-
-    def visit_not(self, node: Not) -> Q:
-        return ~self.visit(node.expr)
 
     def visit_present(self, node: Present) -> Q:
         target, name = self._lookup(node.attr_path)
