@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 from accounts import services as accounts
 from audit.actors import SYSTEM
 
-from .factories import MembershipFactory, OrganizationFactory
+from .factories import AccountFactory, GroupFactory, MembershipFactory, OrganizationFactory
 
 
 @pytest.fixture
@@ -22,6 +22,18 @@ def token_client(organization, scope="api"):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client
+
+
+@pytest.fixture
+def sales(org):
+    """A group of `org` named Sales."""
+    return GroupFactory(organization=org, display_name="Sales")
+
+
+@pytest.fixture
+def people(org, sales):
+    """Three accounts of `org`, in Sales."""
+    return [AccountFactory(organization=org, groups=[sales]) for _ in range(3)]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from audit.selectors import verify_chain
 from audit.webhooks import signature
 from governance.models import PolicyRuleVersion
 
-from ..factories import AccountFactory, GroupFactory
+from ..factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
 TRAINING = {"data_category": "content.transcript", "purpose": "ai.training.first_party"}
@@ -37,16 +37,6 @@ def workers_after_commit(django_capture_on_commit_callbacks, eager_celery):
 def post(api, *flows):
     with _after_commit(execute=True):
         return api.post("/api/v1/flows/", {"flows": list(flows)}, format="json")
-
-
-@pytest.fixture
-def sales(org):
-    return GroupFactory(organization=org, display_name="Sales")
-
-
-@pytest.fixture
-def people(org, sales):
-    return [AccountFactory(organization=org, groups=[sales]) for _ in range(3)]
 
 
 @pytest.fixture

@@ -38,11 +38,6 @@ def terms(api, version, effective_at, *, reconsent=False):
 
 
 @pytest.fixture
-def sales(org):
-    return GroupFactory(organization=org, display_name="Sales")
-
-
-@pytest.fixture
 def ada(org, sales):
     return AccountFactory(organization=org, user_name="ada@acme.test", groups=[sales])
 

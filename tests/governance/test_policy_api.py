@@ -21,16 +21,6 @@ def effective(api, account, **query):
         (item["data_category"], item["purpose"]): item for item in body["data_sharing"]}
 
 
-@pytest.fixture
-def sales(org):
-    return GroupFactory(organization=org, display_name="Sales")
-
-
-@pytest.fixture
-def people(org, sales):
-    return [AccountFactory(organization=org, groups=[sales]) for _ in range(3)]
-
-
 def test_a_locked_organization_rule_changes_every_account_under_it(api, org, sales, people):
     # given a group that allows chat compose, and one of its people who opted out
     api.post(RULES, {"scope": "group", "group": sales.pk, "feature": "chat_compose", "effect": "allow"}, format="json")
