@@ -142,9 +142,10 @@ def process_batch(batch_id: int) -> dict:
         existing = set(TelemetryFlow.objects.filter(organization=organization, flow_id__in=[f[0] for f in flows])
                        .values_list("flow_id", flat=True))
         fresh = [f for f in flows if f[0] not in existing]
-        judged = _judge(organization, fresh)
+        compiled = compiled_policy(organization)
+        judged = _judge(organization, compiled, fresh)
         head = ChainHead.objects.select_for_update().get(organization=organization)
-        counts = _write(organization, batch, judged, head)
+        counts = _write(organization, batch, judged, head, compiled.snapshot.account_groups)
         counts["duplicate"] = len(flows) - len(fresh)
         FlowBatch.objects.filter(pk=batch.pk).update(status=FlowBatch.Status.DONE, processed_at=timezone.now(),
                                                      counts=counts, attempts=batch.attempts + 1)
@@ -153,9 +154,8 @@ def process_batch(batch_id: int) -> dict:
     return counts
 
 
-def _judge(organization, flows: list[list]):
+def _judge(organization, compiled, flows: list[list]):
     """Decide each flow as of its occurred_at; returns (flow, instant, decision, user_names) tuples."""
-    compiled = compiled_policy(organization)
     all_ids = sorted({account_id for flow in flows for account_id in flow[1]})
     names = dict(Account.objects.filter(pk__in=all_ids).values_list("pk", "user_name")) if all_ids else {}
     periods: dict = {}
@@ -176,7 +176,7 @@ FLOW_COLUMNS = ("id", "organization_id", "flow_id", "batch_id", "occurred_at", "
 LINK_COLUMNS = ("flow_id", "account_id", "blocking")
 
 
-def _write(organization, batch: FlowBatch, judged, head: ChainHead) -> dict:
+def _write(organization, batch: FlowBatch, judged, head: ChainHead, groups_of: dict) -> dict:
     """Append the flows, their audit events and account links in bulk; returns the counts by verdict."""
     now = timezone.now()
     recorded_at = chain.iso(now)
@@ -216,14 +216,13 @@ def _write(organization, batch: FlowBatch, judged, head: ChainHead) -> dict:
     copy_rows(AuditEvent, EVENT_COLUMNS, events)
     copy_rows(TelemetryFlow, FLOW_COLUMNS, flow_rows)
     copy_rows(FlowAccount, LINK_COLUMNS, links)
-    _roll_up(organization, judged)
+    _roll_up(organization, judged, groups_of)
     ChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev, updated_at=now)
     return dict(counts)
 
 
-def _roll_up(organization, judged) -> None:
+def _roll_up(organization, judged, groups_of: dict) -> None:
     """Add the batch to the per-day exposure rollups, counting each account once per day and cell."""
-    groups_of = compiled_policy(organization).snapshot.account_groups
     cells = defaultdict(lambda: [0, 0, set()])  # (day, group, category, purpose, destination, verdict)
     for flow, at, decision, _ in judged:
         _, account_ids, category, purpose, destination, _, volume = flow
