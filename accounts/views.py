@@ -1,19 +1,20 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from .authentication import ConsoleSessionAuthentication
 from .models import Membership
 
 
+@require_GET
 @login_required
 def home(request):
     return redirect("console:overview")
 
 
-@login_required
 @require_POST
+@login_required
 def switch_organization(request):
     membership = Membership.objects.filter(user=request.user, organization_id=request.POST.get("organization"))
     if not membership.exists():

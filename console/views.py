@@ -28,6 +28,7 @@ from .forms import (AccountFilterForm, AuditFilterForm, FlowFilterForm, Overview
 class SignInView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = ThrottledAuthenticationForm
+    http_method_names = ["get", "head", "post"]  # not Django's PUT-as-POST
 
 
 @require_GET
