@@ -15,3 +15,9 @@ class PrincipalRateThrottle(SimpleRateThrottle):
             return None  # unauthenticated requests are refused before they cost anything
         actor = principal.actor
         return self.cache_format % {"scope": self.scope, "ident": f"{actor.kind}:{actor.id}"}
+
+
+class ScimTokenRateThrottle(PrincipalRateThrottle):
+    """SCIM tokens count apart from the API: an identity provider's full sync comes in bursts."""
+
+    scope = "scim"

@@ -218,7 +218,8 @@ REST_FRAMEWORK = {
     # OPTIONS answers 405: its metadata would tell another organization which objects exist (it tries PUT).
     "DEFAULT_METADATA_CLASS": None,
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.PrincipalRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"principal": env("API_THROTTLE_RATE", default="100000/min")},
+    "DEFAULT_THROTTLE_RATES": {"principal": env("API_THROTTLE_RATE", default="100000/min"),
+                               "scim": env("SCIM_THROTTLE_RATE", default="100000/min")},
     "PAGE_SIZE": 100,
 }
 

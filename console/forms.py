@@ -5,7 +5,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from accounts.models import Account, Group
+from accounts.models import Account, ApiToken, Group, TokenScope
 from audit.models import EventKind, Verdict
 from governance import services as governance
 from governance.models import Effect, Scope
@@ -184,3 +184,21 @@ class FlowFilterForm(forms.Form):
             return datetime.fromisoformat(instant), int(pk)
         except ValueError:
             raise ValidationError("Not a valid page.") from None
+
+
+class TokenForm(forms.Form):
+    """A new API or SCIM token: a name to tell it apart, and what it may call."""
+
+    name = forms.CharField(max_length=100, help_text="Where it is used, e.g. “Okta provisioning” or “billing service”.")
+    scope = forms.ChoiceField(choices=TokenScope.choices, widget=forms.RadioSelect, initial=TokenScope.SCIM,
+                              help_text="SCIM tokens provision users and groups; API tokens call the REST API.")
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if ApiToken.objects.filter(organization=self.organization, name=name, revoked_at__isnull=True).exists():
+            raise ValidationError("A live token has this name already: revoke it first, or choose another name.")
+        return name

@@ -14,4 +14,6 @@ urlpatterns = [
     path("terms/", views.terms, name="terms"),
     path("audit/", views.audit, name="audit"),
     path("flows/", views.flows, name="flows"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
 ]

@@ -6,14 +6,18 @@ exactly like the API's, with the signed-in user as actor), and renders. Charts a
 """
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import Account
+from accounts import services as accounts_services
+from accounts.models import Account, ApiToken
 from audit import charts
 from audit.actors import user_actor
 from governance import services as governance
@@ -22,7 +26,7 @@ from governance.selectors import compiled_policy, effective_policy_for, simulate
 from . import selectors
 from .access import console_view, page_context, writer_required
 from .forms import (AccountFilterForm, AuditFilterForm, FlowFilterForm, OverviewForm, RemoveRuleForm, RuleForm,
-                    ThrottledAuthenticationForm)
+                    ThrottledAuthenticationForm, TokenForm)
 
 
 class SignInView(auth_views.LoginView):
@@ -225,3 +229,43 @@ def flows(request):
         violations=selectors.violation_count(organization, since, until),
         next_cursor=f"{last.occurred_at.isoformat()}~{last.pk}" if last else None,
         unknown_account=bool(filters.get("account")) and account is None))
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache  # the page that shows a new token once must not be kept by any cache
+@console_view
+def tokens(request):
+    """The organization's API and SCIM tokens: who may call, last used when. Writers create and revoke."""
+    organization = request.organization
+    form, created, status = TokenForm(organization=organization), None, 200
+    if request.method == "POST":
+        if not request.membership.can_write:
+            raise PermissionDenied("Your role in this organization is read-only.")
+        form = TokenForm(request.POST, organization=organization)
+        if form.is_valid():
+            try:
+                token, raw = accounts_services.create_api_token(organization=organization,
+                                                                actor=user_actor(request.user), **form.cleaned_data)
+            except ValidationError as error:  # the same name created meanwhile
+                form.add_error(None, error)
+            else:
+                created, form = {"token": token, "raw": raw}, TokenForm(organization=organization)
+        if not form.is_bound or form.errors:
+            status = 400 if form.errors else 200
+    listed = (ApiToken.objects.filter(organization=organization)
+              .order_by(F("revoked_at").desc(nulls_first=True), "-created_at"))
+    return render(request, "console/tokens.html", page_context(
+        request, "tokens", tokens=listed, form=form, created=created,
+        scim_url=request.build_absolute_uri(reverse("scim:root"))), status=status)
+
+
+@require_POST
+@writer_required
+def token_revoke(request, token_id: int):
+    """Revoke at once: the next request with the token is refused."""
+    token = ApiToken.objects.filter(organization=request.organization, pk=token_id).first()
+    if token is None:
+        raise Http404
+    accounts_services.revoke_api_token(token=token, actor=user_actor(request.user))
+    messages.success(request, f"Revoked the token “{token.name}”: it is refused from now on.")
+    return redirect("console:tokens")

@@ -32,6 +32,19 @@ def test_create_org_and_a_token_printed_alone_on_the_last_line(client):
     assert client.get("/api/v1/catalog/", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
 
 
+def test_revoke_api_token_refuses_the_token_from_the_next_request(client):
+    run("create_org", "--slug", "acme", "--name", "Acme Corp")
+    raw = run("create_api_token", "--org", "acme", "--name", "okta", "--scope", "scim")[0].strip().splitlines()[-1]
+    assert client.get("/scim/v2/Users", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+
+    out, _ = run("revoke_api_token", "--org", "acme", "--name", "okta")
+
+    assert "Revoked 'okta'" in out and raw not in out
+    assert client.get("/scim/v2/Users", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
+    with pytest.raises(CommandError, match="No live token"):
+        run("revoke_api_token", "--org", "acme", "--name", "okta")
+
+
 def test_create_org_refuses_a_taken_slug():
     run("create_org", "--slug", "acme", "--name", "Acme")
     with pytest.raises(CommandError, match="exists already"):

@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts import services as accounts
 from accounts.models import Account, AccountGroup, ApiToken, Group, Membership
 from accounts.scim.schemas import GROUP_URN, PATCH_OP_URN, SEARCH_REQUEST_URN, USER_URN
 from audit import flows, services as audit
@@ -134,6 +135,9 @@ ROUTES = {
     "console:terms": console(lambda o: "/console/terms/"),
     "console:audit": console(lambda o: "/console/audit/"),
     "console:flows": console(lambda o: "/console/flows/"),
+    "console:tokens": console(lambda o: "/console/tokens/", CONSOLE_FORM),
+    "console:token-revoke": console(lambda o: f"/console/tokens/{o['token'].pk}/revoke/", ("post",),
+                                    names_ours=True, writers_only=True),
     # open to anyone: nothing of any organization's behind them
     "schema": Route("public", lambda o: "/api/schema/", ("get",)),
     "api-docs": Route("public", lambda o: "/api/docs/", ("get",)),
@@ -192,12 +196,13 @@ def mine(org):
     report = report_services.request_report(organization=org, actor=SYSTEM, period_start=today,
                                             period_end=today + timedelta(days=1), formats=["json"], enqueue=False)
     report_services.generate_report(report.pk)
+    token, _ = accounts.create_api_token(organization=org, name="Quokka billing", scope="api", actor=SYSTEM)
     audit.drain_outbox(org.pk)
     event = AuditEvent.objects.filter(organization=org).order_by("seq").last()
     return {"org": org, "group": group, "account": account, "rule": rule, "terms": terms, "consent": consent,
             "batch": batch, "webhook": webhook, "event": event, "schedule": schedule, "report": report,
-            "secrets": (org.name, account.user_name, group.display_name, "quokka-flow-1", "hooks.acme.test",
-                        schedule.name)}
+            "token": token, "secrets": (org.name, account.user_name, group.display_name, "quokka-flow-1",
+                                        "hooks.acme.test", schedule.name, token.name, token.hint)}
 
 
 def snapshot(org):

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from accounts import services as accounts
 from accounts.models import Account, AccountGroup, Group
+from accounts.throttling import ScimTokenRateThrottle
 from audit.actors import Actor
 from config.formats import JSONRenderer
 
@@ -71,7 +72,7 @@ class ScimView(APIView):
     parser_classes = [ScimJSONParser]
     renderer_classes = [ScimRenderer]
     content_negotiation_class = ScimNegotiation
-    throttle_classes = []
+    throttle_classes = [ScimTokenRateThrottle]  # 429 with Retry-After, which Okta and Entra honour
     schema = None  # not part of the REST API's OpenAPI document
 
     def get_exception_handler(self):

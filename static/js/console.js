@@ -1,5 +1,6 @@
-// Small progressive enhancements: draw the Plotly figures the server embedded, and submit
-// selects marked data-autosubmit on change. Every page works without this file.
+// Small progressive enhancements: draw the Plotly figures the server embedded, submit selects
+// marked data-autosubmit on change, and ask before forms marked data-confirm. Every page works
+// without this file.
 (function () {
   "use strict";
 
@@ -31,8 +32,19 @@
     });
   }
 
+  function confirmations() {
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.dataset.confirm)) {
+          event.preventDefault();
+        }
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     autosubmit();
+    confirmations();
     drawCharts();
   });
 })();

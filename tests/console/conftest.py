@@ -3,6 +3,7 @@ import shutil
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from accounts import services as accounts
 from audit.actors import SYSTEM
@@ -40,6 +41,13 @@ def member(organization, role):
     user = UserFactory()
     accounts.add_membership(organization=organization, user=user, role=role, actor=SYSTEM)
     return user
+
+
+def signed_in(user, **client_options) -> Client:
+    """A browser signed in as `user`."""
+    client = Client(**client_options)
+    client.force_login(user)
+    return client
 
 
 def catalog(key, model):

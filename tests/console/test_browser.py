@@ -173,3 +173,35 @@ def test_an_auditor_sees_no_switch_and_cannot_flip_one(demo, browser):
     assert response.status == 403
     assert list(PolicyRule.objects.filter(organization=demo).values_list("pk", "effect", "deleted_at")) == rules_before
     assert browser.errors == []
+
+
+def test_an_admin_gives_the_identity_provider_a_token_and_revokes_it(eager_celery, append_only_rows_cleared,
+                                                                      org, browser):
+    admin = member(org, "admin")
+    browser.sign_in(admin.username)
+
+    page = browser.open("/console/tokens/")
+    page.fill("input[name=name]", "Okta provisioning")
+    page.check("input[name=scope][value=scim]")
+    page.click("button:has-text('Create the token')")
+    page.wait_for_load_state("networkidle")
+    raw = page.locator("#new-token").inner_text()
+    assert raw.startswith("agc_") and browser.base + "/scim/v2/" in page.locator(".new-token").inner_text()
+    browser.shoot("tokens")
+
+    # what the identity provider does with it
+    scim = {"Authorization": f"Bearer {raw}"}
+    assert page.request.get(browser.base + "/scim/v2/Users", headers=scim).status == 200
+
+    # revoking asks first; dismissing the question keeps the token
+    page = browser.open("/console/tokens/")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("button:has-text('Revoke')")
+    assert page.request.get(browser.base + "/scim/v2/Users", headers=scim).status == 200
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Revoke')")
+    page.wait_for_load_state("networkidle")
+    assert "Revoked the token" in page.locator(".messages").inner_text()
+    assert raw not in page.content()
+    assert page.request.get(browser.base + "/scim/v2/Users", headers=scim).status == 401
+    assert browser.errors == []

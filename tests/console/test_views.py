@@ -13,11 +13,12 @@ from governance import services as governance
 from governance.models import AIFeature, PolicyRule
 
 from ..factories import AccountFactory, GroupFactory, OrganizationFactory, UserFactory
-from .conftest import PASSWORD, member, populate, settle
+from .conftest import PASSWORD, member, populate, settle, signed_in
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["console:overview", "console:policy", "console:accounts", "console:terms", "console:audit", "console:flows"]
+PAGES = ["console:overview", "console:policy", "console:accounts", "console:terms", "console:audit", "console:flows",
+         "console:tokens"]
 
 
 @pytest.fixture(autouse=True)
@@ -30,12 +31,6 @@ def fresh_throttle():
     cache.clear()
     yield
     cache.clear()
-
-
-def signed_in(user, **client_options) -> Client:
-    client = Client(**client_options)
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

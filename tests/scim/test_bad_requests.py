@@ -166,6 +166,23 @@ class TestProtocol:
         revoke_api_token(token=ApiToken.objects.get(organization=org, scope="scim"), actor=SYSTEM)
         assert_scim_error(client.get("Users"), 401)
 
+    def test_a_token_past_its_rate_gets_a_429_scim_error_with_retry_after(self, scim, other_scim, ada, monkeypatch):
+        """Per token: an identity provider in a burst is slowed down; another organization's is not."""
+        from django.core.cache import cache
+
+        from accounts.throttling import ScimTokenRateThrottle
+        cache.clear()
+        monkeypatch.setattr(ScimTokenRateThrottle, "THROTTLE_RATES", {"scim": "3/min"})
+        before = written_rows()
+        statuses = [scim.get("Users").status_code for _ in range(3)]
+        refused = scim.post("Users", okta_create_user("grace@acme.test"))
+        others = other_scim.get("Users").status_code
+        cache.clear()
+        assert statuses == [200, 200, 200] and others == 200
+        assert_scim_error(refused, 429)
+        assert int(refused["Retry-After"]) > 0
+        assert written_rows() == before
+
     def test_unknown_endpoints_and_ids(self, scim, ada):
         for path in ("Nope", "Users/123/extra/segment", "Users/abc", "Users/99999999999999999999999", "Groups/0",
                      "Schemas/urn:nope", "ResourceTypes/Device", ""):
