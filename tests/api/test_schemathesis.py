@@ -1,5 +1,8 @@
 """Property-based fuzzing of the API against its own OpenAPI schema: no 5xx, no answer off-schema.
 
+Each operation is fuzzed on its own, then statefully: schemathesis infers links from the schema
+(a POST's `id` feeds the GET, PATCH and DELETE of that object) and runs sequences of calls.
+
 Two of schemathesis's checks are left out on purpose. `positive_data_acceptance` expects every
 schema-valid request to succeed, but business rules (a group of another organization, a
 feature *or* a pair) cannot be written in OpenAPI; `negative_data_rejection` expects lenient
@@ -8,8 +11,11 @@ checked: status codes, content types, headers and bodies against the schema, and
 """
 import pytest
 import schemathesis
+from django.db import transaction
 from schemathesis.specs.openapi import checks
 from hypothesis import HealthCheck, settings
+
+from governance import selectors as governance_selectors
 
 from ..conftest import token_client
 from ..factories import AccountFactory, GroupFactory
@@ -49,3 +55,29 @@ def token(org):
 def test_the_api_keeps_to_its_schema_and_never_fails(case, token):
     case.call_and_validate(headers={"Authorization": token},
                            excluded_checks=[checks.positive_data_acceptance, checks.negative_data_rejection])
+
+
+APIWorkflows = schema.as_state_machine()
+
+
+@pytest.mark.django_db
+def test_api_workflows_keep_to_the_schema(token):
+    """Stateful: objects a call creates are fed to the calls that read, change and delete them."""
+    class Workflows(APIWorkflows):
+        def setup(self):
+            # Every sequence starts from the same database, so hypothesis can replay and shrink it.
+            self.savepoint = transaction.savepoint()
+
+        def teardown(self):
+            transaction.savepoint_rollback(self.savepoint)
+            governance_selectors._compiled.clear()  # built from rows that were just rolled back
+
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": token}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, headers={"Authorization": token}, excluded_checks=[
+                checks.positive_data_acceptance, checks.negative_data_rejection])
+
+    Workflows.run(settings=settings(max_examples=60, stateful_step_count=8, deadline=None,
+                                    suppress_health_check=list(HealthCheck), derandomize=True, database=None))
