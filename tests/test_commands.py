@@ -78,10 +78,28 @@ def test_production_refuses_to_start_without_a_secret():
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
 
 
+PRODUCTION = {"DJANGO_ENV": "production", "ALLOWED_HOSTS": "console.example",
+              "SECRET_KEY": "x" * 20 + "-production-secret-of-sufficient-length-" + "y" * 20}
+
+
 def test_production_settings_pass_the_deploy_check():
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "DJANGO_ENV": "production", "ALLOWED_HOSTS": "console.example",
-                                 "SECRET_KEY": "x" * 20 + "-production-secret-of-sufficient-length-" + "y" * 20,
-                                 "AUDIT_SIGNING_KEY": generate_private_pem()})
+                            env={**os.environ, **PRODUCTION, "AUDIT_SIGNING_KEY": generate_private_pem()})
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_cookies_are_secure_http_only_and_same_site():
+    """What the browser is told on the sign-in page: the CSRF cookie is Secure and SameSite, and the
+    session cookie will be Secure, HttpOnly and SameSite (the deploy check does not look at SameSite)."""
+    script = ("from django.conf import settings as s; from django.test import Client; "
+              "r = Client().get('/login/', secure=True, headers={'host': 'console.example'}); "
+              "print(r.status_code, r.cookies['csrftoken'].output()); "
+              "print(s.SESSION_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, s.SESSION_COOKIE_SAMESITE)")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, capture_output=True,
+                            text=True, env={**os.environ, **PRODUCTION, "AUDIT_SIGNING_KEY": generate_private_pem(),
+                                            "DATABASE_URL": "sqlite://:memory:"})
+    assert result.returncode == 0, result.stderr
+    page, session = result.stdout.strip().splitlines()[-2:]
+    assert page.startswith("200 ") and "; Secure" in page and "SameSite=Lax" in page
+    assert session == "True True Lax"
