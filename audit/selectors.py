@@ -1,7 +1,6 @@
 """Reads of the audit trail: events, verification, digests, export."""
 import json
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import date, timedelta
 from pathlib import Path
 
 from django.db import connection, transaction
@@ -31,7 +30,8 @@ def public_keys() -> dict[str, str]:
 
 
 def verify_chain(organization) -> Verification:
-    """Recompute the organization's chain from its first event, against its signed digests and its head.
+    """Recompute the organization's chain from its first event, against its signed digests and its head,
+    and check every row's projection columns against its hashed body.
 
     Drains may commit while it runs: it walks the chain only up to the head it read, and on
     PostgreSQL reads everything in one REPEATABLE READ snapshot.
@@ -47,12 +47,11 @@ def verify_chain(organization) -> Verification:
         if problem:
             return Verification().fail(None, problem)
         head = ChainHead.objects.filter(organization=organization).values_list("seq", "hash").first()
-        head_seq = head[0] if head else None
-        table = AuditEvent._meta.db_table
-        bound = "" if head_seq is None else f" AND seq <= {int(head_seq)}"
-        rows = stream_rows(f"SELECT seq, prev_hash, hash, body, kind, occurred_at, subject_account_id FROM {table} "
-                           f"WHERE organization_id = %s{bound} ORDER BY seq", [organization.pk], chunk=STREAM_CHUNK)
-        result = verify_links(_aware(rows), organization_id=organization.pk, anchors=anchors)
+        rows = _event_rows(organization, None if head is None else head[0])
+        try:
+            result = verify_links(rows, organization_id=organization.pk, anchors=anchors)
+        finally:
+            rows.close()  # a walk that stopped early ends its query here, inside the transaction
     if result.valid and head is not None and head != (result.head_seq, result.head_hash):
         result.fail(result.head_seq + 1, "the chain head names events that are missing")
     return result
@@ -61,14 +60,33 @@ def verify_chain(organization) -> Verification:
 def _inside_outer_transaction() -> bool:
     """Whether the atomic block just opened is nested (SET TRANSACTION must come first in a transaction)."""
     return len(connection.savepoint_ids) > 0 or connection.atomic_blocks[:-1] != []
-def _aware(rows):
-    """SQLite hands instants back as naive UTC text; PostgreSQL as aware datetimes."""
+
+
+def _canonical_instant(column: str) -> str:
+    """SQL writing an instant column as the chain writes instants (`chain.iso`), so it compares as text."""
     if connection.vendor == "postgresql":
-        yield from rows
+        return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    # SQLite holds naive UTC text, 'YYYY-MM-DD HH:MM:SS' with '.ffffff' unless the microseconds are 0
+    return f"replace({column}, ' ', 'T') || CASE WHEN length({column}) = 19 THEN '.000000Z' ELSE 'Z' END"
+
+
+def _event_rows(organization, up_to_seq: int | None):
+    """The chain's rows in seq order as verify_links reads them, projection columns included.
+
+    On PostgreSQL the rows are streamed as the server produces them, so the server reads the next
+    rows while Python hashes the previous ones (a server-side cursor would make them take turns).
+    """
+    bound = "" if up_to_seq is None else f" AND seq <= {int(up_to_seq)}"
+    sql = (f"SELECT seq, prev_hash, hash, body, kind, {_canonical_instant('occurred_at')}, "
+           f"{_canonical_instant('recorded_at')}, actor_kind, actor_name, subject_account_id "
+           f"FROM {AuditEvent._meta.db_table} WHERE organization_id = %s{bound} ORDER BY seq")
+    if connection.vendor != "postgresql":
+        yield from stream_rows(sql, [organization.pk], chunk=STREAM_CHUNK)
         return
-    for seq, prev, digest, body, kind, occurred_at, subject in rows:
-        instant = datetime.fromisoformat(occurred_at) if isinstance(occurred_at, str) else occurred_at
-        yield seq, prev, digest, body, kind, instant.replace(tzinfo=dt_timezone.utc), subject
+    connection.ensure_connection()
+    # A savepoint: a stream closed early is cancelled, which aborts what it ran in.
+    with transaction.atomic(), connection.connection.cursor() as cursor:
+        yield from cursor.stream(sql, [organization.pk])
 
 
 def export_chain(organization, directory: Path) -> dict:

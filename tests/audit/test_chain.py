@@ -1,5 +1,7 @@
 """The chain as an auditor relies on it: complete, linear, append-only, verifiable offline."""
 import json
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from io import StringIO
 
 import pytest
@@ -10,6 +12,7 @@ from django.db import DatabaseError, connection, transaction
 from accounts import services as accounts
 from audit import services as audit
 from audit.actors import SYSTEM
+from audit.chain import iso
 from audit.models import AuditDigest, AuditEvent, ChainHead, OutboxEntry
 from audit.selectors import export_chain, verify_chain
 from audit.verification import verify_export
@@ -111,11 +114,34 @@ class TestTamperDetection:
                                  [event.body.replace('"n":3', '"n":33'), event.pk])
         assert "INVALID at seq 4" in self.verify(chained)
 
-    def test_an_edited_filter_column_is_found(self, chained):
+    FORGERIES = {  # a column, and a value for it that its body does not hold
+        "kind": lambda org: "flow.permitted",
+        "occurred_at": lambda org: datetime(2020, 1, 1, tzinfo=dt_timezone.utc),
+        "recorded_at": lambda org: datetime(2020, 1, 1, 0, 0, 0, 1, tzinfo=dt_timezone.utc),
+        "actor_kind": lambda org: "user",
+        "actor_name": lambda org: "mallory",
+        "subject_account_id": lambda org: AccountFactory(organization=org).pk,
+    }
+
+    @pytest.mark.parametrize("column", FORGERIES)
+    def test_a_column_rewritten_without_its_body_is_named(self, chained, column):
+        value = self.FORGERIES[column](chained)
+        if isinstance(value, datetime):
+            value = connection.ops.adapt_datetimefield_value(value)
         event = AuditEvent.objects.get(organization=chained, seq=6)
-        behind_the_triggers_back("UPDATE audit_auditevent SET kind = %s WHERE id = %s", ["flow.permitted", event.pk])
+        behind_the_triggers_back(f"UPDATE audit_auditevent SET {column} = %s WHERE id = %s", [value, event.pk])
         result = verify_chain(chained)
         assert (result.valid, result.first_invalid_seq) == (False, 6)
+        assert f"the {column} column differs" in result.problem
+        assert f"INVALID at seq 6: the {column} column differs" in self.verify(chained)
+
+    def test_the_api_actor_filter_reads_a_column_verification_vouches_for(self, chained, api):
+        event = AuditEvent.objects.get(organization=chained, seq=2)
+        behind_the_triggers_back("UPDATE audit_auditevent SET actor_name = %s WHERE id = %s", ["mallory", event.pk])
+        listed = api.get("/api/v1/audit-events/", {"actor": "mallory"}).json()["results"]
+        assert [e["seq"] for e in listed] == [2] and listed[0]["actor"]["name"] == "system"  # the body says otherwise
+        body = api.get("/api/v1/audit-events/verify/").json()
+        assert (body["valid"], body["first_invalid_seq"]) == (False, 2) and "actor_name" in body["problem"]
 
     def test_a_deleted_event_is_found(self, chained):
         behind_the_triggers_back("DELETE FROM audit_auditevent WHERE organization_id = %s AND seq = 7", [chained.pk])
@@ -132,6 +158,15 @@ class TestTamperDetection:
         out = StringIO()
         call_command("verify_audit_chain", "--org", chained.slug, stdout=out)
         assert "valid, 10 events checked" in out.getvalue()
+
+    def test_instants_of_any_year_are_written_in_the_one_form_the_columns_are_compared_in(self, chained):
+        long_ago = datetime(812, 3, 4, 5, 6, 7, tzinfo=dt_timezone.utc)  # no microseconds either
+        assert iso(long_ago) == "0812-03-04T05:06:07.000000Z"
+        with transaction.atomic():
+            audit.record(organization=chained, kind="consent.granted", actor=SYSTEM, payload={}, occurred_at=long_ago)
+        audit.drain_outbox(chained.pk)
+        assert json.loads(AuditEvent.objects.get(organization=chained, seq=11).body)["occurred_at"] == iso(long_ago)
+        assert verify_chain(chained).valid
 
 
 class TestDigests:
