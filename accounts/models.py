@@ -13,6 +13,9 @@ class Organization(models.Model):
     # Incremented by every rule, membership, consent or terms change: a logged decision
     # names the version it saw, so it can be re-evaluated against exactly that state.
     policy_version = models.BigIntegerField(default=0)
+    # Incremented with it by every such change but a consent event: while it stands still, a
+    # compiled policy catches up by taking in the newer consent events alone.
+    structure_version = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

@@ -17,11 +17,18 @@ ACCOUNT_FIELDS = ("user_name", "external_id", "display_name", "email", "active")
 GROUP_FIELDS = ("display_name", "external_id")
 
 
-def bump_policy_version(organization: Organization) -> int:
-    """Count one more change to what decisions depend on; returns the new version."""
-    Organization.objects.filter(pk=organization.pk).update(policy_version=F("policy_version") + 1)
-    organization.policy_version = Organization.objects.values_list("policy_version", flat=True).get(
-        pk=organization.pk)
+def bump_policy_version(organization: Organization, *, consent_only: bool = False) -> int:
+    """Count one more change to what decisions depend on; returns the new version.
+
+    The update takes the organization's row lock until the transaction ends, so changes get
+    their versions in commit order. `consent_only`: the change is consent events and nothing else.
+    """
+    changes = {"policy_version": F("policy_version") + 1}
+    if not consent_only:
+        changes["structure_version"] = F("structure_version") + 1
+    Organization.objects.filter(pk=organization.pk).update(**changes)
+    organization.policy_version, organization.structure_version = (
+        Organization.objects.values_list("policy_version", "structure_version").get(pk=organization.pk))
     return organization.policy_version
 
 

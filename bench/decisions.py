@@ -45,7 +45,7 @@ from audit.actors import SYSTEM  # noqa: E402
 from governance import services as governance  # noqa: E402
 from governance.models import (AIFeature, ConsentEvent, DataCategory, PolicyRuleVersion, Purpose,  # noqa: E402
                                TermsCoverage, TermsVersion)
-from governance.selectors import compile_policy  # noqa: E402
+from governance.selectors import compile_policy, compiled_policy, forget_compiled_policies  # noqa: E402
 
 SLUG = "bench-decisions"
 MECHANISMS = ["self_service", "self_service", "self_service", "admin_on_behalf", "join_or_leave_prompt", "import"]
@@ -362,6 +362,33 @@ def bench_http_rate(port, token, requests, compiled, rate: float, seconds: float
           f"  (target p99 < 10 ms)")
 
 
+def bench_consent_catch_up(org, repeats: int):
+    """A consent recorded, then the next decision: the compiled policy takes in the new event alone.
+    Baseline: compiling the organization again, which is what every consent cost before."""
+    print(f"\n== the next decision after a consent: catching up ({repeats} consents) vs compiling again", flush=True)
+    forget_compiled_policies()
+    compiled_policy(org)
+    transcript = DataCategory.objects.get(key="content.transcript", organization=None)
+    training = Purpose.objects.get(key="ai.training.first_party", organization=None)
+    people = list(Account.objects.filter(organization=org).order_by("?")[:repeats])
+    catch_up = []
+    for person in people:
+        governance.record_consent(organization=org, actor=SYSTEM, account=person, action="grant",
+                                  mechanism="self_service", data_category=transcript, purpose=training)
+        started = time.perf_counter()
+        compiled = compiled_policy(org)
+        catch_up.append((time.perf_counter() - started) * 1000)
+        assert compiled.consents.basis(person.pk, (transcript.key, training.key), timezone.now()).valid
+    rebuild = []
+    for _ in range(3):
+        started = time.perf_counter()
+        compile_policy(org)
+        rebuild.append((time.perf_counter() - started) * 1000)
+    print(f"consent_catch_up_ms_median: {statistics.median(catch_up):.1f}  max {max(catch_up):.1f}")
+    print(f"baseline_full_compile_ms_median: {statistics.median(rebuild):.0f}")
+    print(f"ratio_vs_baseline: {statistics.median(rebuild) / statistics.median(catch_up):,.0f}x")
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--load":
         _, _, port, token, bodies, rate, seconds, out = sys.argv
@@ -378,6 +405,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--catch-up", type=int, default=20, help="consents recorded, each followed by a decision")
     parser.add_argument("--fresh", action="store_true", help="seed the organization again")
     parser.add_argument("--in-process-only", action="store_true", help="skip the HTTP measurements")
     args = parser.parse_args()
@@ -398,6 +426,7 @@ def main():
           f"{ConsentEvent.objects.filter(organization=org).count()} consent events, "
           f"{TermsVersion.objects.filter(organization=org).count()} terms versions")
     compiled, requests = bench_in_process(org, args.decisions, args.baseline)
+    bench_consent_catch_up(org, args.catch_up)
     if args.in_process_only:
         print(f"\npeak_rss_mb: {rss_mb():.0f}")
         return

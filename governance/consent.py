@@ -83,6 +83,20 @@ class ConsentIndex:
         if record.id > self.last_event_id:
             self.last_event_id = record.id
 
+    def extended(self, additions) -> ConsentIndex:
+        """A new index with `additions` ((account_id, pairs, record) in any order) added; this one
+        is left as it is, for the decisions still reading it. Only the timelines the additions
+        touch are copied: catching up on a few events costs little, whatever the index's size."""
+        timelines = dict(self.timelines)
+        copied: set[int] = set()
+        index = ConsentIndex(timelines, self.reconsent, self.last_event_id)
+        for account_id, pairs, record in additions:
+            if account_id not in copied and account_id in timelines:
+                timelines[account_id] = {pair: list(records) for pair, records in timelines[account_id].items()}
+            copied.add(account_id)
+            index.add(account_id, pairs, record)
+        return index
+
     def add_reconsent(self, pair: Pair, reconsent: Reconsent) -> None:
         times, versions = self.reconsent.setdefault(pair, ([], []))
         at = bisect_right(times, reconsent.effective_at)

@@ -7,6 +7,7 @@ only if it is allowed for each. Pure: no ORM here.
 """
 from __future__ import annotations
 
+import copy
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,11 +47,13 @@ class CompiledPolicy:
     """
 
     def __init__(self, snapshot: PolicySnapshot, consents: ConsentIndex, *, valid_until: datetime | None = None,
-                 change_instants: list[datetime] | None = None, account_ids: dict[str, int] | None = None):
+                 change_instants: list[datetime] | None = None, account_ids: dict[str, int] | None = None,
+                 structure_version: int | None = None):
         self.snapshot = snapshot
         self.account_ids = account_ids or {}  # user_name -> id, as of compilation
         self.consents = consents
         self.policy_version = snapshot.policy_version
+        self.structure_version = structure_version  # Organization.structure_version compiled here
         self.valid_until = valid_until  # the next rule expiry: the compiled values change then
         # every instant a rule was saved, replaced, deleted or expired, in order
         self.change_instants = change_instants or []
@@ -83,6 +86,14 @@ class CompiledPolicy:
                 relevant_groups[pair] = frozenset().union(*(groups_by_target.get(t, ()) for t in targets))
                 relevant_accounts[pair] = frozenset().union(*(accounts_by_target.get(t, ()) for t in targets))
         return relevant_groups, relevant_accounts
+
+    def with_consents(self, additions, policy_version: int) -> CompiledPolicy:
+        """The same policy at a later version that differs by consent events alone: rules, groups and
+        the memoised values are shared, the consent index is extended (this one stays as it is)."""
+        caught_up = copy.copy(self)
+        caught_up.consents = self.consents.extended(additions)
+        caught_up.policy_version = policy_version
+        return caught_up
 
     def effective(self, account_id: int, data_category: str, purpose: str) -> Effective:
         pair = (data_category, purpose)

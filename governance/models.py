@@ -199,13 +199,17 @@ class ConsentEvent(models.Model):
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField()
     recorded_by = models.JSONField()
+    # The organization's policy version this event's transaction made (null: recorded before it was
+    # kept). A compiled policy at version V catches up to W with the events of versions V+1..W.
+    policy_version = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [models.CheckConstraint(
             condition=(Q(feature__isnull=False, data_category__isnull=True, purpose__isnull=True)
                        | Q(feature__isnull=True, data_category__isnull=False, purpose__isnull=False)),
             name="consent_target")]
-        indexes = [models.Index(fields=["organization", "id"]), models.Index(fields=["account", "occurred_at"])]
+        indexes = [models.Index(fields=["organization", "id"]), models.Index(fields=["account", "occurred_at"]),
+                   models.Index(fields=["organization", "policy_version"], name="consent_org_policy_version")]
 
     @property
     def freely_given(self) -> bool:

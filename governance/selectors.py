@@ -90,11 +90,9 @@ def live_rules():
             .select_related("group", "account", "feature", "data_category", "purpose"))
 
 
-def load_consents(organization: Organization, catalog, index: ConsentIndex | None = None) -> ConsentIndex:
-    """Every consent event of the organization (after `index.last_event_id`), and re-consent terms."""
-    index = index or reconsent_index(organization)
-    rows = (ConsentEvent.objects.filter(organization=organization, id__gt=index.last_event_id)
-            .order_by("occurred_at", "id")
+def consent_additions(organization: Organization, catalog, events):
+    """(account_id, pairs, record) for each consent event of `events`, in time order."""
+    rows = (events.filter(organization=organization).order_by("occurred_at", "id")
             .values_list("id", "account_id", "feature__key", "data_category__key", "purpose__key", "action",
                          "mechanism", "occurred_at", "terms_version__version", "terms_version__effective_at"))
     # One object per distinct string, pair and terms version: 300,000 events share a few dozen.
@@ -107,16 +105,24 @@ def load_consents(organization: Organization, catalog, index: ConsentIndex | Non
         else:
             pairs = pairs_of.get((category, purpose)) or ((category, purpose),)
         terms_effective_at = shared.setdefault(("terms", terms), terms_effective_at)
-        index.add(account_id, pairs, ConsentRecord(
+        yield account_id, pairs, ConsentRecord(
             event_id, shared.setdefault(action, action), shared.setdefault(mechanism, mechanism), occurred_at,
-            shared.setdefault(terms, terms), terms_effective_at, shared.setdefault(feature, feature)))
+            shared.setdefault(terms, terms), terms_effective_at, shared.setdefault(feature, feature))
+
+
+def load_consents(organization: Organization, catalog, *, up_to_version: int) -> ConsentIndex:
+    """The consent events the organization had at policy version `up_to_version`, and re-consent terms."""
+    index = reconsent_index(organization)
+    events = ConsentEvent.objects.filter(Q(policy_version__isnull=True) | Q(policy_version__lte=up_to_version))
+    for account_id, pairs, record in consent_additions(organization, catalog, events):
+        index.add(account_id, pairs, record)
     return index
 
 
 def compile_policy(organization: Organization) -> CompiledPolicy:
     """Build the organization's compiled policy from the database, as of now."""
     now = timezone.now()
-    organization.refresh_from_db(fields=["policy_version"])
+    organization.refresh_from_db(fields=["policy_version", "structure_version"])
     snapshot = build_snapshot(organization, at=now)
     versions = PolicyRuleVersion.objects.filter(organization=organization)
     valid_until = (versions.filter(valid_to__isnull=True, expires_at__gt=now)
@@ -126,31 +132,53 @@ def compile_policy(organization: Organization) -> CompiledPolicy:
         instants.update(t for t in (opened, closed, expires) if t is not None and t <= now)
     account_ids = dict(Account.objects.filter(organization=organization).values_list("user_name", "pk")
                        .iterator(chunk_size=10_000))
-    return CompiledPolicy(snapshot, load_consents(organization, snapshot.catalog), valid_until=valid_until,
-                          change_instants=sorted(instants), account_ids=account_ids)
+    consents = load_consents(organization, snapshot.catalog, up_to_version=organization.policy_version)
+    return CompiledPolicy(snapshot, consents, valid_until=valid_until, change_instants=sorted(instants),
+                          account_ids=account_ids, structure_version=organization.structure_version)
+
+
+def catch_up_on_consents(organization: Organization, compiled: CompiledPolicy, version: int) -> CompiledPolicy:
+    """`compiled` brought to `version` when only consent events were recorded since it was built."""
+    events = ConsentEvent.objects.filter(
+        Q(policy_version__gt=compiled.policy_version, policy_version__lte=version)
+        # written by a release that did not number them yet (a rolling upgrade): newer than any loaded
+        | Q(policy_version__isnull=True, id__gt=compiled.consents.last_event_id))
+    return compiled.with_consents(consent_additions(organization, compiled.snapshot.catalog, events), version)
 
 
 _compiled: dict[int, CompiledPolicy] = {}
 _compiled_lock = threading.Lock()
 
 
+def forget_compiled_policies() -> None:
+    """Drop this process's compiled policies (tests: a rolled-back test's ids and versions recur)."""
+    with _compiled_lock:
+        _compiled.clear()
+
+
 def compiled_policy(organization: Organization) -> CompiledPolicy:
-    """The organization's compiled policy, rebuilt whenever a change was committed since it was built.
+    """The organization's compiled policy, brought up to date whenever a change was committed since.
 
     The organization's policy_version (bumped in the transaction of every rule, membership,
     consent or terms change) is read on every call, so no process answers from a policy
-    older than the last committed change.
+    older than the last committed change. When only consent events came since (its
+    structure_version stands still), they are added to the compiled policy, which is not rebuilt.
     """
-    version = Organization.objects.values_list("policy_version", flat=True).get(pk=organization.pk)
+    version, structure = (Organization.objects.values_list("policy_version", "structure_version")
+                          .get(pk=organization.pk))
     with _compiled_lock:
         compiled = _compiled.get(organization.pk)
-        fresh = (compiled is not None and compiled.policy_version == version
-                 and (compiled.valid_until is None or timezone.now() < compiled.valid_until))
-        if not fresh:
-            compiled = _compiled[organization.pk] = compile_policy(organization)
-            # Keep the cyclic collector from walking the compiled policy's many objects again and
-            # again; it holds no reference cycles, so replacing it still frees it.
-            gc.freeze()
+        if compiled is not None and compiled.valid_until is not None and timezone.now() >= compiled.valid_until:
+            compiled = None  # a rule expired: the compiled values changed
+        if compiled is not None and compiled.policy_version == version:
+            return compiled
+        if compiled is not None and compiled.structure_version == structure and compiled.policy_version < version:
+            compiled = _compiled[organization.pk] = catch_up_on_consents(organization, compiled, version)
+            return compiled
+        compiled = _compiled[organization.pk] = compile_policy(organization)
+        # Keep the cyclic collector from walking the compiled policy's many objects again and
+        # again; it holds no reference cycles, so replacing it still frees it.
+        gc.freeze()
         return compiled
 
 

@@ -183,11 +183,11 @@ def record_consent(*, organization, actor: Actor, account, action: str, mechanis
             errors[name] = "Not found in this organization."
     if errors:
         raise ValidationError(errors)
+    policy_version = bump_policy_version(organization, consent_only=True)
     consent = ConsentEvent.objects.create(
         organization=organization, account=account, feature=feature, data_category=data_category, purpose=purpose,
         action=action, mechanism=mechanism, terms_version=terms_version, evidence=evidence or {},
-        occurred_at=occurred_at or now, recorded_at=now, recorded_by=actor.as_dict())
-    policy_version = bump_policy_version(organization)
+        occurred_at=occurred_at or now, recorded_at=now, recorded_by=actor.as_dict(), policy_version=policy_version)
     audit.record(
         organization=organization, actor=actor, subject_account=account, occurred_at=consent.occurred_at,
         kind=EventKind.CONSENT_GRANTED if action == ConsentAction.GRANT else EventKind.CONSENT_REVOKED,
@@ -215,8 +215,10 @@ def import_consents(*, organization, actor: Actor, consents: list[dict]) -> int:
             raise ValidationError({f"consents[{index}].{name}": message for name, message in errors.items()})
         rows.append(ConsentEvent(organization=organization, occurred_at=occurred_at, recorded_at=now,
                                  recorded_by=actor.as_dict(), **item))
+    policy_version = bump_policy_version(organization, consent_only=True)
+    for row in rows:
+        row.policy_version = policy_version
     created = ConsentEvent.objects.bulk_create(rows, batch_size=2000)
-    policy_version = bump_policy_version(organization)
     for action, kind in ((ConsentAction.GRANT, EventKind.CONSENT_GRANTED), (ConsentAction.REVOKE,
                                                                            EventKind.CONSENT_REVOKED)):
         audit.record_many(organization=organization, kind=kind, actor=actor, occurred_at=None, entries=[

@@ -7,6 +7,16 @@ from audit.actors import SYSTEM
 from .factories import AccountFactory, GroupFactory, MembershipFactory, OrganizationFactory
 
 
+@pytest.fixture(autouse=True)
+def fresh_compiled_policies():
+    """Organizations reuse ids and policy versions across rolled-back tests: start each test without
+    another test's compiled policies (a process keeps them per organization id)."""
+    from governance.selectors import forget_compiled_policies
+    forget_compiled_policies()
+    yield
+    forget_compiled_policies()
+
+
 @pytest.fixture
 def org(db):
     return OrganizationFactory(slug="acme", name="Acme")

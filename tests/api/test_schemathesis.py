@@ -15,7 +15,7 @@ from django.db import transaction
 from schemathesis.specs.openapi import checks
 from hypothesis import HealthCheck, settings
 
-from governance import selectors as governance_selectors
+from governance.selectors import forget_compiled_policies
 
 from ..conftest import token_client
 from ..factories import AccountFactory, GroupFactory
@@ -70,7 +70,7 @@ def test_api_workflows_keep_to_the_schema(token):
 
         def teardown(self):
             transaction.savepoint_rollback(self.savepoint)
-            governance_selectors._compiled.clear()  # built from rows that were just rolled back
+            forget_compiled_policies()  # built from rows that were just rolled back
 
         def get_call_kwargs(self, case):
             return {"headers": {"Authorization": token}}

@@ -35,14 +35,6 @@ def clock(start: datetime, step: timedelta = timedelta(milliseconds=1)):
         yield
 
 
-@pytest.fixture(autouse=True)
-def fresh_compiled_policies():
-    """Organizations reuse ids across tests: start each test without another test's compiled policies."""
-    governance_selectors._compiled.clear()
-    yield
-    governance_selectors._compiled.clear()
-
-
 def catalog(key=None, category=None, purpose=None):
     if key:
         return {"feature": AIFeature.objects.get(key=key, organization=None)}
