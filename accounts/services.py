@@ -177,8 +177,8 @@ def update_account(*, account: Account, actor: Actor, groups=None, **changes) ->
     if after == before:
         return account
     account.save()
-    if after["groups"] != before["groups"]:
-        bump_policy_version(organization)
+    if after["groups"] != before["groups"] or after["user_name"] != before["user_name"]:
+        bump_policy_version(organization)  # compiled policies resolve user names too
     kind = (EventKind.ACCOUNT_DEACTIVATED if before["active"] and not after["active"]
             else EventKind.ACCOUNT_CHANGED)
     audit.record(organization=organization, kind=kind, actor=actor, subject_account=account,

@@ -82,6 +82,7 @@ def delete_account(*, account: Account, actor: Actor) -> Account:
     account.user_name = tombstone_name(account.user_name, account.pk, Account._meta.get_field("user_name").max_length)
     account.external_id = None
     account.save(update_fields=["active", "user_name", "external_id", "updated_at"])
+    bump_policy_version(account.organization)  # the user name is free: compiled policies must forget it
     audit.record(organization=account.organization, kind=EventKind.ACCOUNT_DEACTIVATED, actor=actor,
                  subject_account=account,
                  payload={"action": "deleted", "before": before, "after": account_state(account, [])})

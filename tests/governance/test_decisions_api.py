@@ -161,6 +161,27 @@ def test_a_change_committed_elsewhere_is_seen_by_the_next_decision(api, org, ada
     assert decide(api, account=ada.user_name, **usage)["allowed"] is True
 
 
+def test_a_user_name_deleted_and_provisioned_again_names_the_new_person(api, org, carol):
+    """The IdP deletes carol and later provisions carol@ again: a new person, without the old one's consent."""
+    from accounts import services as accounts
+    from accounts.scim.services import delete_account
+    from audit.actors import SYSTEM
+    from governance import services
+    from governance.models import DataCategory, Purpose
+    services.set_rule(organization=org, actor=SYSTEM, scope="organization", effect="allow",
+                      data_category=DataCategory.objects.get(key="content.transcript"),
+                      purpose=Purpose.objects.get(key="ai.training.first_party"))
+    consent(api, carol.user_name)
+    assert decide(api, account="carol@acme.test", **TRANSCRIPT_TRAINING)["allowed"] is True  # compiled now
+
+    delete_account(account=carol, actor=SYSTEM)
+    accounts.create_account(organization=org, actor=SYSTEM, user_name="carol@acme.test")
+
+    answer = decide(api, account="carol@acme.test", **TRANSCRIPT_TRAINING)
+    assert answer["allowed"] is False, answer
+    assert [reason["code"] for reason in answer["reasons"]] == ["policy_allows", "consent_missing"], answer
+
+
 class TestBadInput:
     def problem(self, api, body):
         response = api.post("/api/v1/decisions/", body, format="json")
