@@ -12,7 +12,7 @@ from django.db import DatabaseError, connection, transaction
 from accounts import services as accounts
 from audit import services as audit
 from audit.actors import SYSTEM
-from audit.chain import iso
+from audit.chain import canonical_json, iso
 from audit.models import AuditDigest, AuditEvent, ChainHead, OutboxEntry
 from audit.selectors import export_chain, verify_chain
 from audit.verification import verify_export
@@ -234,6 +234,55 @@ class TestExport:
         path.write_text("\n".join(lines[:-2]) + "\n", encoding="utf-8")
         assert not verify_export(exported).valid
 
+    def test_keys_given_out_of_band_vouch_for_the_export(self, exported):
+        out, err = StringIO(), StringIO()
+        call_command("verify_audit_chain", "--export", str(exported), "--trusted-key", self.real_fingerprint(),
+                     stdout=out, stderr=err)
+        assert "valid, 12 events checked" in out.getvalue() and err.getvalue() == ""
+
+    def test_without_trusted_keys_it_warns_that_the_export_vouches_for_itself(self, exported):
+        out, err = StringIO(), StringIO()
+        call_command("verify_audit_chain", "--export", str(exported), stdout=out, stderr=err)
+        assert "valid, 12 events checked" in out.getvalue()
+        assert "keys were read from the export's own public_keys.json" in err.getvalue()
+        assert "--trusted-key" in err.getvalue()
+
+    def test_an_export_re_signed_with_another_key_is_refused_given_the_real_fingerprint(self, exported, settings):
+        real = self.real_fingerprint()
+        impostor = resign(exported, settings)
+        assert verify_export(exported).valid  # its own public_keys.json vouches for it: hence the warning
+        result = verify_export(exported, trusted_keys={real})
+        assert not result.valid
+        assert result.problem == f"digest 1: signed by key {impostor[:12]}, which is not one of the trusted keys"
+        out = StringIO()
+        with pytest.raises(CommandError):
+            call_command("verify_audit_chain", "--export", str(exported), "--trusted-key", real.upper(),
+                         stdout=out, stderr=StringIO())
+        assert "not one of the trusted keys" in out.getvalue()
+
+    def test_a_key_labelled_with_another_keys_fingerprint_is_reported_as_mislabelled(self, exported, settings):
+        real = self.real_fingerprint()
+        impostor = resign(exported, settings, label=real)
+        for trusted in ({real}, None):
+            result = verify_export(exported, trusted_keys=trusted)
+            assert not result.valid
+            assert result.problem == f"key {real[:12]} is mislabelled: its public key's fingerprint is {impostor[:12]}"
+
+    def test_trusted_keys_refuse_an_export_without_any_digest(self, exported):
+        real = self.real_fingerprint()
+        (exported / "digests.jsonl").write_text("", encoding="utf-8")
+        assert verify_export(exported).valid
+        result = verify_export(exported, trusted_keys={real})
+        assert not result.valid and result.problem == "no digest: nothing is signed by a trusted key"
+
+    def test_a_trusted_key_must_be_a_fingerprint(self, exported):
+        with pytest.raises(CommandError, match="64 hex digits"):
+            call_command("verify_audit_chain", "--export", str(exported), "--trusted-key", "abc123")
+
+    @staticmethod
+    def real_fingerprint():
+        return AuditDigest.objects.get().key_fingerprint
+
     def test_a_forged_digest_fails(self, exported):
         path = exported / "digests.jsonl"
         digest = json.loads(path.read_text(encoding="utf-8"))
@@ -241,6 +290,26 @@ class TestExport:
         path.write_text(json.dumps(digest) + "\n", encoding="utf-8")
         result = verify_export(exported)
         assert not result.valid and "signature" in result.problem
+
+
+def resign(directory, settings, *, label=None) -> str:
+    """Re-sign an export's digests with a new key and list only that key, labelled `label` if given (as
+    someone able to rewrite the export would); returns the new key's fingerprint."""
+    from audit import signing
+    settings.AUDIT_SIGNING_KEY = signing.generate_private_pem()
+    pem = signing.public_pem(signing.signing_key())
+    fingerprint = signing.fingerprint(pem)
+    path, previous, lines = directory / "digests.jsonl", "", []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        statement = json.loads(json.loads(line)["body"])
+        statement.update(key_fingerprint=label or fingerprint, previous_signature=previous)
+        body = canonical_json(statement)
+        previous = signing.sign(body)
+        lines.append(json.dumps({"body": body, "signature": previous}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (directory / "public_keys.json").write_text(json.dumps(
+        [{"fingerprint": label or fingerprint, "algorithm": "Ed25519", "public_key_pem": pem}]), encoding="utf-8")
+    return fingerprint
 
 
 class TestAPI:

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -5,6 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import Organization
 from audit.selectors import verify_chain
 from audit.verification import verify_export
+
+FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
 class Command(BaseCommand):
@@ -14,10 +17,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--org", help="An organization's slug (default: every organization).")
         parser.add_argument("--export", type=Path, help="Verify an export directory written by export_audit.")
+        parser.add_argument("--trusted-key", action="append", dest="trusted_keys", metavar="FINGERPRINT",
+                            help="With --export: the SHA-256 fingerprint of a signing key, obtained apart from the "
+                                 "export. Repeat it for rotated keys. Digests signed by any other key are refused.")
 
-    def handle(self, *args, org=None, export=None, **options):
+    def handle(self, *args, org=None, export=None, trusted_keys=None, **options):
+        trusted = self.fingerprints(trusted_keys) if trusted_keys else None
+        if trusted is not None and export is None:
+            raise CommandError("--trusted-key applies to --export.")
         if export is not None:
-            results = [(str(export), verify_export(export))]
+            if trusted is None:
+                self.stderr.write(f"warning: {export}: the signing keys were read from the export's own "
+                                  "public_keys.json, which proves nothing by itself: anyone able to rewrite the export "
+                                  "can re-sign it with a key of their own. Give the fingerprints you obtained "
+                                  "separately with --trusted-key.")
+            results = [(str(export), verify_export(export, trusted_keys=trusted))]
         else:
             organizations = Organization.objects.order_by("slug")
             if org:
@@ -36,3 +50,10 @@ class Command(BaseCommand):
                                   f"({result.events_checked} events checked before it)")
         if invalid:
             raise CommandError(f"invalid chain: {', '.join(invalid)}")
+
+    def fingerprints(self, values: list[str]) -> set[str]:
+        fingerprints = {value.strip().lower().replace(":", "") for value in values}
+        malformed = sorted(f for f in fingerprints if not FINGERPRINT.fullmatch(f))
+        if malformed:
+            raise CommandError(f"--trusted-key takes a key's SHA-256 fingerprint, 64 hex digits: {malformed[0]!r}")
+        return fingerprints
