@@ -16,6 +16,7 @@ from audit.chain import canonical_json, iso
 from audit.models import AuditDigest, AuditEvent, ChainHead, OutboxEntry
 from audit.selectors import export_chain, verify_chain
 from audit.verification import verify_export
+from config import append_only
 
 from ..factories import AccountFactory
 
@@ -79,6 +80,53 @@ class TestAppendOnly:
         with pytest.raises(DatabaseError), transaction.atomic():
             AuditEvent.objects.filter(organization=chained, seq=5).delete()
         assert AuditEvent.objects.filter(organization=chained).count() == 5
+
+    def test_truncate_is_refused_on_every_append_only_table(self, chained):
+        if connection.vendor != "postgresql":
+            pytest.skip("SQLite has no TRUNCATE; a DELETE without WHERE fires the DELETE trigger")
+        audit.write_digest(chained)
+        tables = tables_refusing_update()
+        assert tables >= {"audit_auditevent", "audit_auditdigest", "governance_consentevent"}
+        for table in sorted(tables):
+            with pytest.raises(DatabaseError, match=f"append-only table: TRUNCATE on {table} refused"):
+                truncate(table)
+        assert AuditEvent.objects.filter(organization=chained).count() == 5
+        assert AuditDigest.objects.filter(organization=chained).count() == 1
+
+    def test_the_triggers_can_be_lifted_and_put_back(self, chained):
+        editor = connection.schema_editor()  # only its execute(), inside the test's transaction
+        append_only.remove(editor, ["audit_auditevent"])
+        AuditEvent.objects.filter(organization=chained, seq=5).delete()
+        if connection.vendor == "postgresql":
+            with transaction.atomic():
+                truncate("audit_auditevent")
+                assert not AuditEvent.objects.exists()
+                transaction.set_rollback(True)
+        append_only.install(editor, ["audit_auditevent"])
+        with pytest.raises(DatabaseError), transaction.atomic():
+            AuditEvent.objects.filter(organization=chained, seq=4).delete()
+        if connection.vendor == "postgresql":
+            with pytest.raises(DatabaseError, match="append-only table: TRUNCATE on audit_auditevent refused"):
+                truncate("audit_auditevent")
+        assert AuditEvent.objects.filter(organization=chained).count() == 4
+
+
+def truncate(table):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses a table with foreign key checks pending
+        cursor.execute(f"TRUNCATE {table} CASCADE")
+
+
+def tables_refusing_update() -> set[str]:
+    """The tables whose append-only trigger refuses UPDATE, as the database has them."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                           "JOIN pg_proc p ON p.oid = t.tgfoid WHERE p.proname = 'refuse_change_append_only' "
+                           "AND t.tgtype & 16 = 16")  # TRIGGER_TYPE_UPDATE
+        else:
+            cursor.execute("SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%_no_update'")
+        return {name for (name,) in cursor.fetchall()}
 
 
 def behind_the_triggers_back(sql, params):
