@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
+from django.utils import timezone
 
 
 class Organization(models.Model):
@@ -74,10 +75,26 @@ class Account(models.Model):
 class AccountGroup(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE)
     group = models.ForeignKey(Group, on_delete=models.CASCADE)
-    added_at = models.DateTimeField(auto_now_add=True)
+    # Since when the account is in the group. The services give every row of one change the same
+    # instant, so an account provisioned with its groups has one start for all of them.
+    added_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "group"], name="account_group_unique")]
+
+
+class PastMembership(models.Model):
+    """A group membership that ended: with today's AccountGroup rows (and their added_at), the
+    groups an account was in at any past instant, for decisions and reports as of then."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+", db_index=False)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "account"])]
 
 
 class Role(models.TextChoices):

@@ -11,7 +11,7 @@ from audit import services as audit
 from audit.actors import Actor
 from audit.models import EventKind
 
-from .models import Account, AccountGroup, ApiToken, Group, Membership, Organization
+from .models import Account, AccountGroup, ApiToken, Group, Membership, Organization, PastMembership
 
 ACCOUNT_FIELDS = ("user_name", "external_id", "display_name", "email", "active")
 GROUP_FIELDS = ("display_name", "external_id")
@@ -30,6 +30,16 @@ def bump_policy_version(organization: Organization, *, consent_only: bool = Fals
     organization.policy_version, organization.structure_version = (
         Organization.objects.values_list("policy_version", "structure_version").get(pk=organization.pk))
     return organization.policy_version
+
+
+def end_memberships(organization: Organization, memberships, *, now=None) -> None:
+    """Remove these AccountGroup rows, keeping each as a PastMembership (in the caller's transaction)."""
+    now = now or timezone.now()
+    rows = list(memberships.values_list("pk", "account_id", "group_id", "added_at"))
+    PastMembership.objects.bulk_create([
+        PastMembership(organization=organization, account_id=account_id, group_id=group_id, started_at=added_at,
+                       ended_at=now) for _, account_id, group_id, added_at in rows], batch_size=1000)
+    AccountGroup.objects.filter(pk__in=[pk for pk, _, _, _ in rows]).delete()
 
 
 @transaction.atomic
@@ -110,7 +120,8 @@ def create_account(*, organization: Organization, actor: Actor, user_name: str, 
     _check_groups(organization, groups)
     account = Account.objects.create(organization=organization, user_name=user_name, email=email,
                                      display_name=display_name, external_id=external_id, active=active)
-    AccountGroup.objects.bulk_create([AccountGroup(account=account, group=group) for group in groups])
+    AccountGroup.objects.bulk_create([AccountGroup(account=account, group=group, added_at=account.created_at)
+                                      for group in groups])
     if groups:
         bump_policy_version(organization)
     audit.record(organization=organization, kind=EventKind.ACCOUNT_PROVISIONED, actor=actor,
@@ -141,7 +152,8 @@ def create_accounts(*, organization: Organization, actor: Actor, accounts: list[
                        .values_list("user_name", "pk"))
         for account in created:
             account.pk = by_name[account.user_name]
-    links = [AccountGroup(account=account, group=group)
+    now = timezone.now()
+    links = [AccountGroup(account=account, group=group, added_at=now)
              for account, item in zip(created, accounts) for group in item.get("groups", ())]
     AccountGroup.objects.bulk_create(links, batch_size=1000)
     if links:
@@ -170,9 +182,11 @@ def update_account(*, account: Account, actor: Actor, groups=None, **changes) ->
         groups = list(groups)
         _check_groups(organization, groups)
         group_ids = sorted(group.pk for group in groups)
-        AccountGroup.objects.filter(account=account).exclude(group_id__in=group_ids).delete()
-        AccountGroup.objects.bulk_create([AccountGroup(account=account, group_id=pk) for pk in group_ids
-                                          if pk not in before["groups"]])
+        now = timezone.now()
+        end_memberships(organization, AccountGroup.objects.filter(account=account).exclude(group_id__in=group_ids),
+                        now=now)
+        AccountGroup.objects.bulk_create([AccountGroup(account=account, group_id=pk, added_at=now)
+                                          for pk in group_ids if pk not in before["groups"]])
     after = account_state(account, group_ids)
     if after == before:
         return account

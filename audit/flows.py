@@ -145,7 +145,7 @@ def process_batch(batch_id: int) -> dict:
         compiled = compiled_policy(organization)
         judged = _judge(organization, compiled, fresh)
         head = ChainHead.objects.select_for_update().get(organization=organization)
-        counts = _write(organization, batch, judged, head, compiled.snapshot.account_groups)
+        counts = _write(organization, batch, judged, head, compiled.memberships)
         counts["duplicate"] = len(flows) - len(fresh)
         FlowBatch.objects.filter(pk=batch.pk).update(status=FlowBatch.Status.DONE, processed_at=timezone.now(),
                                                      counts=counts, attempts=batch.attempts + 1)
@@ -176,7 +176,7 @@ FLOW_COLUMNS = ("id", "organization_id", "flow_id", "batch_id", "occurred_at", "
 LINK_COLUMNS = ("flow_id", "account_id", "blocking")
 
 
-def _write(organization, batch: FlowBatch, judged, head: ChainHead, groups_of: dict) -> dict:
+def _write(organization, batch: FlowBatch, judged, head: ChainHead, memberships) -> dict:
     """Append the flows, their audit events and account links in bulk; returns the counts by verdict."""
     now = timezone.now()
     recorded_at = chain.iso(now)
@@ -216,13 +216,14 @@ def _write(organization, batch: FlowBatch, judged, head: ChainHead, groups_of: d
     copy_rows(AuditEvent, EVENT_COLUMNS, events)
     copy_rows(TelemetryFlow, FLOW_COLUMNS, flow_rows)
     copy_rows(FlowAccount, LINK_COLUMNS, links)
-    _roll_up(organization, judged, groups_of)
+    _roll_up(organization, judged, memberships)
     ChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev, updated_at=now)
     return dict(counts)
 
 
-def _roll_up(organization, judged, groups_of: dict) -> None:
-    """Add the batch to the per-day exposure rollups, counting each account once per day and cell."""
+def _roll_up(organization, judged, memberships) -> None:
+    """Add the batch to the per-day exposure rollups, counting each account once per day and cell,
+    under the groups it was in when the flow occurred."""
     cells = defaultdict(lambda: [0, 0, set()])  # (day, group, category, purpose, destination, verdict)
     for flow, at, decision, _ in judged:
         _, account_ids, category, purpose, destination, _, volume = flow
@@ -230,7 +231,7 @@ def _roll_up(organization, judged, groups_of: dict) -> None:
         day = at.date()
         touched = {}
         for account_id in account_ids:
-            for group in groups_of.get(account_id, ()) or (0,):
+            for group in memberships.groups_at(account_id, at) or (0,):
                 touched.setdefault(group, []).append(account_id)
         for group, members in touched.items():
             cell = cells[(day, group, category, purpose, destination, verdict)]

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NamedTuple
 
 from .consent import Basis, ConsentIndex
 from .engine import Effective, PolicySnapshot, Target, resolve
+from .memberships import MembershipHistory
 
 
 class AccountDecision(NamedTuple):
@@ -48,7 +49,7 @@ class CompiledPolicy:
 
     def __init__(self, snapshot: PolicySnapshot, consents: ConsentIndex, *, valid_until: datetime | None = None,
                  change_instants: list[datetime] | None = None, account_ids: dict[str, int] | None = None,
-                 structure_version: int | None = None):
+                 structure_version: int | None = None, memberships: MembershipHistory | None = None):
         self.snapshot = snapshot
         self.account_ids = account_ids or {}  # user_name -> id, as of compilation
         self.consents = consents
@@ -61,6 +62,8 @@ class CompiledPolicy:
         self._needs_consent = {(c, p) for c in catalog.category_kinds for p in catalog.purpose_keys
                                if catalog.needs_consent(c, p)}
         self._groups_of = snapshot.account_groups
+        # the groups of each account over time: a decision as of a past instant uses the groups of then
+        self.memberships = memberships or MembershipHistory(current=snapshot.account_groups)
         self._relevant_groups, self._relevant_accounts = self._dependencies(snapshot)
         self._values: dict[tuple, Effective] = {}
 
@@ -95,21 +98,28 @@ class CompiledPolicy:
         caught_up.policy_version = policy_version
         return caught_up
 
-    def effective(self, account_id: int, data_category: str, purpose: str) -> Effective:
+    def effective(self, account_id: int, data_category: str, purpose: str,
+                  groups: tuple[int, ...] | None = None) -> Effective:
+        """The account's value for the pair, in its groups of now or in `groups` (those of another instant)."""
         pair = (data_category, purpose)
+        snapshot = self.snapshot
+        current = self._groups_of.get(account_id, ())
+        if groups is not None and groups != current:  # resolve as if its groups were those
+            snapshot = replace(snapshot, account_groups={account_id: groups})
+        else:
+            groups = current
         relevant = self._relevant_groups.get(pair)
         if relevant is None:  # a key outside the catalog compiled here
-            return resolve(self.snapshot, account_id, Target(None, data_category, purpose))
-        groups = self._groups_of.get(account_id, ())
+            return resolve(snapshot, account_id, Target(None, data_category, purpose))
         key = (pair, tuple(g for g in groups if g in relevant) if relevant else (),
                account_id if account_id in self._relevant_accounts[pair] else 0)
         value = self._values.get(key)
         if value is None:
-            value = self._values[key] = resolve(self.snapshot, account_id, Target(None, data_category, purpose))
+            value = self._values[key] = resolve(snapshot, account_id, Target(None, data_category, purpose))
         return value
 
     def decide_account(self, account_id: int, data_category: str, purpose: str, at: datetime) -> AccountDecision:
-        policy = self.effective(account_id, data_category, purpose)
+        policy = self.effective(account_id, data_category, purpose, self.memberships.groups_at(account_id, at))
         if policy.effect != "allow":
             return AccountDecision(account_id, False, policy, None)
         if (data_category, purpose) not in self._needs_consent:

@@ -8,11 +8,12 @@ from datetime import datetime
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from accounts.models import Account, AccountGroup, Group, Organization
+from accounts.models import Account, AccountGroup, Group, Organization, PastMembership
 from accounts.selectors import account_ids_by_user_name
 
 from .consent import ConsentIndex, ConsentRecord, Reconsent
 from .decisions import CompiledPolicy, Decision
+from .memberships import MembershipHistory
 from .engine import Catalog, Effective, PolicySnapshot, RuleRef, Target, effective_policy, resolve
 from .models import (AIFeature, ConsentEvent, DataCategory, PolicyRule, PolicyRuleVersion, Purpose,
                      TermsCoverage)
@@ -52,23 +53,38 @@ def rule_versions_at(organization: Organization, at: datetime):
             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at)))
 
 
+def load_memberships(organization: Organization, account_ids: list[int] | None = None) -> MembershipHistory:
+    """Who is in which group now, and since when; and the memberships that ended."""
+    current = AccountGroup.objects.filter(account__organization=organization)
+    past = PastMembership.objects.filter(organization=organization)
+    if account_ids is not None:
+        current, past = current.filter(account_id__in=account_ids), past.filter(account_id__in=account_ids)
+    return MembershipHistory.build(
+        current.order_by("group_id").values_list("account_id", "group_id", "added_at").iterator(chunk_size=10_000),
+        past.values_list("account_id", "group_id", "started_at", "ended_at").iterator(chunk_size=10_000))
+
+
 def build_snapshot(organization: Organization, *, at: datetime | None = None,
-                   account_ids: Iterable[int] | None = None) -> PolicySnapshot:
-    """The policy of an organization at `at` (default now), for all accounts or only `account_ids`."""
-    at = at or timezone.now()
-    snapshot = PolicySnapshot(organization_id=organization.pk, at=at,
+                   account_ids: Iterable[int] | None = None,
+                   memberships: MembershipHistory | None = None) -> PolicySnapshot:
+    """The policy of an organization at `at` (default now), for all accounts or only `account_ids`.
+
+    The groups are those of `at`: today's when `at` is now, else read from the membership history
+    (or from `memberships`, that history loaded already).
+    """
+    snapshot = PolicySnapshot(organization_id=organization.pk, at=at or timezone.now(),
                               policy_version=organization.policy_version, catalog=load_catalog(organization))
-    memberships = AccountGroup.objects.filter(account__organization=organization)
-    versions = rule_versions_at(organization, at)
+    versions = rule_versions_at(organization, snapshot.at)
     if account_ids is not None:
         account_ids = list(account_ids)
-        memberships = memberships.filter(account_id__in=account_ids)
         versions = versions.filter(Q(rule__account__isnull=True) | Q(rule__account_id__in=account_ids))
-
-    groups = defaultdict(list)
-    for account_id, group_id in memberships.values_list("account_id", "group_id").order_by("group_id"):
-        groups[account_id].append(group_id)
-    snapshot.account_groups = {account_id: tuple(ids) for account_id, ids in groups.items()}
+    memberships = memberships or load_memberships(organization, account_ids)
+    if at is None and account_ids is None:
+        snapshot.account_groups = memberships.current
+    else:
+        snapshot.account_groups = {
+            account_id: groups for account_id in (memberships.changed_at if account_ids is None else account_ids)
+            if (groups := memberships.groups_at(account_id, snapshot.at))}
 
     rows = versions.values_list("rule_id", "rule__scope", "effect", "locked", "rule__group_id", "rule__account_id",
                                 "reason", "rule__feature__key", "rule__data_category__key", "rule__purpose__key")
@@ -121,9 +137,10 @@ def load_consents(organization: Organization, catalog, *, up_to_version: int) ->
 
 def compile_policy(organization: Organization) -> CompiledPolicy:
     """Build the organization's compiled policy from the database, as of now."""
-    now = timezone.now()
     organization.refresh_from_db(fields=["policy_version", "structure_version"])
-    snapshot = build_snapshot(organization, at=now)
+    memberships = load_memberships(organization)
+    snapshot = build_snapshot(organization, memberships=memberships)
+    now = snapshot.at
     versions = PolicyRuleVersion.objects.filter(organization=organization)
     valid_until = (versions.filter(valid_to__isnull=True, expires_at__gt=now)
                    .aggregate(next=Min("expires_at"))["next"])
@@ -134,7 +151,8 @@ def compile_policy(organization: Organization) -> CompiledPolicy:
                        .iterator(chunk_size=10_000))
     consents = load_consents(organization, snapshot.catalog, up_to_version=organization.policy_version)
     return CompiledPolicy(snapshot, consents, valid_until=valid_until, change_instants=sorted(instants),
-                          account_ids=account_ids, structure_version=organization.structure_version)
+                          account_ids=account_ids, structure_version=organization.structure_version,
+                          memberships=memberships)
 
 
 def catch_up_on_consents(organization: Organization, compiled: CompiledPolicy, version: int) -> CompiledPolicy:
@@ -203,9 +221,11 @@ def policy_at(organization: Organization, at: datetime, account_ids, compiled: C
     period = compiled.period_of(at)
     if cache is not None and period in cache:
         return cache[period]
-    past = build_snapshot(organization, at=at, account_ids=account_ids)
+    # the groups come from the compiled membership history, as of each decision's own instant
+    past = build_snapshot(organization, at=at, account_ids=account_ids, memberships=compiled.memberships)
     past.policy_version = compiled.policy_version
-    result = CompiledPolicy(past, compiled.consents, account_ids=compiled.account_ids)
+    result = CompiledPolicy(past, compiled.consents, account_ids=compiled.account_ids,
+                            memberships=compiled.memberships)
     if cache is not None:
         cache[period] = result
     return result

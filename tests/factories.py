@@ -1,7 +1,12 @@
+from datetime import datetime, timezone
+
 import factory
 from django.contrib.auth import get_user_model
 
 from accounts.models import Account, AccountGroup, Group, Membership, Organization
+
+
+MEMBER_SINCE = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):
@@ -32,8 +37,9 @@ class AccountFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def groups(self, create, extracted, **kwargs):
+        """Memberships held all along (since MEMBER_SINCE): decisions as of any past instant see them."""
         for group in extracted or ():
-            AccountGroup.objects.create(account=self, group=group)
+            AccountGroup.objects.create(account=self, group=group, added_at=MEMBER_SINCE)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, AccountGroup, Group
-from accounts.services import account_state, bump_policy_version, group_state
+from accounts.services import account_state, bump_policy_version, end_memberships, group_state
 from audit import services as audit
 from audit.actors import Actor
 from audit.models import EventKind
@@ -45,12 +45,13 @@ def change_group_members(*, group: Group, actor: Actor, add=(), remove=()) -> tu
     if not added and not removed:
         return [], []
     before = _states(added + removed)
-    AccountGroup.objects.filter(group=group, account_id__in=removed).delete()
-    AccountGroup.objects.bulk_create([AccountGroup(account_id=pk, group=group) for pk in added], batch_size=1000)
+    now = timezone.now()
+    end_memberships(organization, AccountGroup.objects.filter(group=group, account_id__in=removed), now=now)
+    AccountGroup.objects.bulk_create([AccountGroup(account_id=pk, group=group, added_at=now) for pk in added],
+                                     batch_size=1000)
     # The group's lastModified moves; the accounts' rows are not touched (their meta.version still
     # changes, since it covers their groups). Updating many accounts' rows from concurrent group
     # changes would lock them in differing orders: deadlocks under an IdP's parallel pushes.
-    now = timezone.now()
     Group.objects.filter(pk=group.pk).update(updated_at=now)
     version = bump_policy_version(organization)
     entries = []
