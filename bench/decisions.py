@@ -373,12 +373,12 @@ def bench_consent_catch_up(org, repeats: int):
     people = list(Account.objects.filter(organization=org).order_by("?")[:repeats])
     catch_up = []
     for person in people:
-        governance.record_consent(organization=org, actor=SYSTEM, account=person, action="grant",
-                                  mechanism="self_service", data_category=transcript, purpose=training)
+        event = governance.record_consent(organization=org, actor=SYSTEM, account=person, action="grant",
+                                          mechanism="self_service", data_category=transcript, purpose=training)
         started = time.perf_counter()
         compiled = compiled_policy(org)
         catch_up.append((time.perf_counter() - started) * 1000)
-        assert compiled.consents.basis(person.pk, (transcript.key, training.key), timezone.now()).valid
+        assert compiled.consents.basis(person.pk, (transcript.key, training.key), timezone.now()).record.id == event.pk
     rebuild = []
     for _ in range(3):
         started = time.perf_counter()
