@@ -13,7 +13,7 @@ from django.db.models import Count, Q, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from accounts.models import Account, AccountGroup, Group
+from accounts.models import Account, AccountGroup, Group, PastMembership
 from accounts.selectors import organization_overview
 from audit.models import (AuditDigest, AuditEvent, ChainHead, ExposureSeen, FlowAccount, OutboxEntry, SigningKey,
                           TelemetryFlow, Verdict)
@@ -347,6 +347,17 @@ def account_consents(account, compiled, now: datetime) -> list[dict]:
             stale = next((s.version for pair in pairs if (s := index.stale_since(pair, record, now))), None)
         rows.append({"event": event, "stale": stale})
     return rows
+
+
+def account_memberships(account) -> list[dict]:
+    """The account's groups over time, newest first: today's with their start, then the ended ones."""
+    rows = [{"group": name, "since": added_at, "until": None} for name, added_at in
+            AccountGroup.objects.filter(account=account).values_list("group__display_name", "added_at")]
+    rows += [{"group": name, "since": started_at, "until": ended_at} for name, started_at, ended_at in
+             PastMembership.objects.filter(account=account).values_list("group__display_name", "started_at",
+                                                                        "ended_at")]
+    return sorted(rows, key=lambda row: (row["until"] is None, row["until"] or row["since"], row["since"]),
+                  reverse=True)
 
 
 def account_flows(account, limit: int = 30) -> list[FlowAccount]:

@@ -173,7 +173,8 @@ def account_detail(request, account_id: int):
     return render(request, "console/account.html", page_context(
         request, "accounts", account=account, names=names, features=features, matrix=matrix, notable=notable,
         policy_version=snapshot.policy_version, at=now, group_names=selectors.group_names(organization),
-        consents=selectors.account_consents(account, compiled, now), flows=selectors.account_flows(account)))
+        consents=selectors.account_consents(account, compiled, now), flows=selectors.account_flows(account),
+        memberships=selectors.account_memberships(account)))
 
 
 @require_GET

@@ -163,6 +163,17 @@ def test_the_account_page_explains_each_value_and_lists_consents_and_flows(admin
     assert len(response.context["flows"]) == min(flows, 30)
 
 
+def test_the_account_page_shows_the_groups_over_time(admin, acme):
+    account = acme.accounts.get(user_name="p0@acme.example")
+    support, sales = (acme.groups.get(display_name=name) for name in ("Support", "Sales"))
+    accounts.update_account(account=account, actor=SYSTEM, groups=[sales])
+
+    rows = admin.get(reverse("console:account", args=[account.pk])).context["memberships"]
+
+    assert [(row["group"], row["until"] is None) for row in rows] == [("Sales", True), ("Support", False)]
+    assert rows[1]["until"] == rows[0]["since"]  # left Support as it joined Sales
+
+
 def test_accounts_filter_by_group_and_activity(admin, acme):
     sales = acme.groups.get(display_name="Sales")
     page = admin.get(reverse("console:accounts"), {"group": sales.pk, "active": "yes"}).context["page"]
