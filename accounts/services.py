@@ -4,7 +4,7 @@ from collections import Counter
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from audit import services as audit
@@ -64,12 +64,25 @@ def account_state(account: Account, group_ids=None) -> dict:
     return state
 
 
-def _check_unique(model, organization, field_name, value, exclude_pk=None):
-    if value in (None, ""):
+def _check_unique(model, organization, values: dict, exclude_pk=None, any_case=()):
+    """Refuse values another row of the organization holds, in one query; names the first field taken.
+
+    Fields in `any_case` are compared without regard to case (SCIM's userName).
+    """
+    values = {name: value for name, value in values.items() if value not in (None, "")}
+    if not values:
         return
-    clash = model.objects.filter(organization=organization, **{field_name: value}).exclude(pk=exclude_pk)
-    if clash.exists():
-        raise ValidationError({field_name: f"'{value}' is taken in this organization."})
+    clash = Q(pk__in=[])
+    for name, value in values.items():
+        clash |= Q(**{f"{name}__iexact" if name in any_case else name: value})
+    taken = (model.objects.filter(organization=organization).filter(clash).exclude(pk=exclude_pk)
+             .values_list(*values).first())
+    if taken is None:
+        return
+    def same(name, held):
+        return held.lower() == values[name].lower() if name in any_case else held == values[name]
+    name = next((name for name, held in zip(values, taken) if same(name, held)), next(iter(values)))
+    raise ValidationError({name: f"'{values[name]}' is taken in this organization."})
 
 
 def _check_groups(organization, groups):
@@ -82,8 +95,7 @@ def _check_groups(organization, groups):
 def create_group(*, organization: Organization, actor: Actor, display_name: str,
                  external_id: str | None = None) -> Group:
     external_id = external_id or None  # "" is no id: it must not collide with another ""
-    _check_unique(Group, organization, "display_name", display_name)
-    _check_unique(Group, organization, "external_id", external_id)
+    _check_unique(Group, organization, {"display_name": display_name, "external_id": external_id})
     group = Group.objects.create(organization=organization, display_name=display_name, external_id=external_id)
     audit.record(organization=organization, kind=EventKind.GROUP_CREATED, actor=actor,
                  payload={"after": group_state(group)})
@@ -97,10 +109,9 @@ def update_group(*, group: Group, actor: Actor, **changes) -> Group:
     for name, value in changes.items():
         if name not in GROUP_FIELDS:
             raise ValidationError({name: "Cannot be changed."})
-        value = value or None if name == "external_id" else value
-        if name in ("display_name", "external_id"):
-            _check_unique(Group, group.organization, name, value, exclude_pk=group.pk)
-        setattr(group, name, value)
+        setattr(group, name, value or None if name == "external_id" else value)
+    _check_unique(Group, group.organization_id, {name: getattr(group, name) for name in changes},
+                  exclude_pk=group.pk)
     after = group_state(group)
     if after != before:
         group.save()
@@ -112,10 +123,11 @@ def update_group(*, group: Group, actor: Actor, **changes) -> Group:
 @transaction.atomic
 def create_account(*, organization: Organization, actor: Actor, user_name: str, email: str = "",
                    display_name: str = "", external_id: str | None = None, active: bool = True,
-                   groups=()) -> Account:
+                   groups=(), user_name_any_case: bool = False) -> Account:
+    """Provision one account. `user_name_any_case`: a user name differing only in case is taken too (SCIM)."""
     external_id = external_id or None  # "" is no id: it must not collide with another ""
-    _check_unique(Account, organization, "user_name", user_name)
-    _check_unique(Account, organization, "external_id", external_id)
+    _check_unique(Account, organization, {"user_name": user_name, "external_id": external_id},
+                  any_case=("user_name",) if user_name_any_case else ())
     groups = list(groups)
     _check_groups(organization, groups)
     account = Account.objects.create(organization=organization, user_name=user_name, email=email,
@@ -165,18 +177,22 @@ def create_accounts(*, organization: Organization, actor: Actor, accounts: list[
 
 
 @transaction.atomic
-def update_account(*, account: Account, actor: Actor, groups=None, **changes) -> Account:
-    """Change an account's attributes and, when `groups` is given, replace its group memberships."""
+def update_account(*, account: Account, actor: Actor, groups=None, user_name_any_case: bool = False,
+                   **changes) -> Account:
+    """Change an account's attributes and, when `groups` is given, replace its group memberships.
+
+    `user_name_any_case`: a user name differing only in case from another account's is taken (SCIM).
+    """
     account = Account.objects.select_for_update().get(pk=account.pk)
     organization = account.organization
     before = account_state(account)
     for name, value in changes.items():
         if name not in ACCOUNT_FIELDS:
             raise ValidationError({name: "Cannot be changed."})
-        value = value or None if name == "external_id" else value
-        if name in ("user_name", "external_id"):
-            _check_unique(Account, organization, name, value, exclude_pk=account.pk)
-        setattr(account, name, value)
+        setattr(account, name, value or None if name == "external_id" else value)
+    _check_unique(Account, organization, {name: getattr(account, name) for name in ("user_name", "external_id")
+                                          if name in changes},
+                  exclude_pk=account.pk, any_case=("user_name",) if user_name_any_case else ())
     group_ids = before["groups"]
     if groups is not None:
         groups = list(groups)

@@ -55,10 +55,15 @@ def error_response(status_code: int, detail: str, scim_type: str | None = None, 
     return response
 
 
+# The services name fields as the models do; a SCIM client knows them by their attribute names.
+SCIM_ATTRIBUTE_NAMES = {"user_name": "userName", "external_id": "externalId", "display_name": "displayName"}
+
+
 def _validation_detail(error: DjangoValidationError) -> tuple[str, bool]:
     """A service's ValidationError as one sentence, and whether it is a uniqueness clash."""
     if hasattr(error, "message_dict"):
-        parts = [f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()]
+        parts = [f"{SCIM_ATTRIBUTE_NAMES.get(field, field)}: {' '.join(messages)}"
+                 for field, messages in error.message_dict.items()]
     else:
         parts = list(error.messages)
     detail = "; ".join(parts) or "Invalid value."

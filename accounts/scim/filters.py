@@ -193,9 +193,8 @@ def _ordered(op: CompareOperator, lhs, value, field: str) -> Q:
 def iexact(field: str, value: str) -> Q:
     """field equal to value without regard to case (UPPER(field) = UPPER(value)).
 
-    No index serves it: the table has none on UPPER(user_name), so PostgreSQL reads every account of
-    the organization. An expression index on (organization_id, UPPER(user_name)) would make userName
-    lookups and the uniqueness check logarithmic.
+    For userName, the (organization_id, UPPER(user_name)) index serves it: Okta's lookups and the
+    uniqueness check read one index entry, not every account of the organization.
     """
     return Q(**{f"{field}__iexact": value})
 

@@ -1,6 +1,7 @@
 """Accounts and groups as SCIM resources: their representation, ETag, and `attributes` projection."""
 import hashlib
 from collections import defaultdict
+from typing import NamedTuple
 
 import orjson
 
@@ -93,6 +94,30 @@ def groups_of(account_ids) -> dict[int, list[tuple[int, str]]]:
     for account_id, group_id, name in rows:
         by_account[account_id].append((group_id, name))
     return by_account
+
+
+class Member(NamedTuple):
+    """One member of a group as its representation needs it."""
+
+    display_name: str
+    live: bool  # not deleted: a deleted account is not shown among members
+
+
+def group_members(group_id: int) -> dict[int, Member]:
+    """Every member of one group, deleted accounts included (a write must see them), in one query."""
+    rows = (AccountGroup.objects.filter(group_id=group_id)
+            .values_list("account_id", "account__display_name", "account__user_name"))
+    return {pk: Member(name, TOMBSTONE_MARK not in user_name) for pk, name, user_name in rows}
+
+
+def live_members(members: dict[int, Member | None]) -> list[tuple[int, str]]:
+    """(id, displayName) of the members a representation shows, by id; those not known yet are read."""
+    unknown = [pk for pk, member in members.items() if member is None]
+    if unknown:
+        members = {**members, **{pk: Member(name, TOMBSTONE_MARK not in user_name) for pk, name, user_name in
+                                 Account.objects.filter(pk__in=unknown).values_list("pk", "display_name",
+                                                                                     "user_name")}}
+    return [(pk, member.display_name) for pk, member in sorted(members.items()) if member and member.live]
 
 
 def members_of(group_ids) -> dict[int, list[tuple[int, str]]]:

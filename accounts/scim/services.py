@@ -2,6 +2,8 @@
 Same pattern: one transaction, audited inside it, the policy version bumped when memberships change.
 (The AI-governance extension's writes are in `extension`.)
 """
+from typing import NamedTuple
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -15,54 +17,59 @@ from audit.models import EventKind
 from .resources import TOMBSTONE_MARK, tombstone_name
 
 
-def _states(account_ids) -> dict[int, dict]:
-    """The audit state (fields and group ids) of each account, read in two queries."""
-    groups: dict[int, list[int]] = {pk: [] for pk in account_ids}
-    for account_id, group_id in AccountGroup.objects.filter(account_id__in=account_ids).values_list(
-            "account_id", "group_id"):
-        groups[account_id].append(group_id)
-    return {account.pk: account_state(account, groups[account.pk])
-            for account in Account.objects.filter(pk__in=account_ids)}
+class MembershipChange(NamedTuple):
+    """What `change_group_members` did: the ids added and removed, and the group and its members after it."""
+
+    added: list[int]
+    removed: list[int]
+    group: Group
+    members: frozenset[int]
 
 
 @transaction.atomic
-def change_group_members(*, group: Group, actor: Actor, add=(), remove=()) -> tuple[list[int], list[int]]:
-    """Add and remove members of one group (account ids); returns the ids actually added and removed.
+def change_group_members(*, group: Group, actor: Actor, add=(), remove=()) -> MembershipChange:
+    """Add and remove members of one group (account ids).
 
     Each account whose groups change gets its own `account.changed` event (its groups before and
     after), as `update_account` records, so a person's history shows who changed their groups.
+    The group and its members are read under the group's lock, so the result holds them as this
+    change left them (the caller need not read them again).
     """
-    group = Group.objects.select_for_update().get(pk=group.pk)
-    organization = group.organization
+    locked = Group.objects.select_for_update(of=("self",)).select_related("organization").get(pk=group.pk)
+    organization = locked.organization
     add, remove = set(add), set(remove) - set(add)
     wanted = add | remove
-    found = set(Account.objects.filter(organization=organization, pk__in=wanted).values_list("pk", flat=True))
-    if wanted - found:
-        raise ValidationError({"members": f"Not found in this organization: {sorted(wanted - found)[:10]}."})
-    current = set(AccountGroup.objects.filter(group=group, account_id__in=wanted).values_list("account_id",
-                                                                                              flat=True))
+    accounts = {account.pk: account for account in Account.objects.filter(organization=organization, pk__in=wanted)}
+    if wanted - accounts.keys():
+        raise ValidationError({"members": f"Not found in this organization: {sorted(wanted - accounts.keys())[:10]}."})
+    current = set(AccountGroup.objects.filter(group=locked).values_list("account_id", flat=True))
     added, removed = sorted(add - current), sorted(remove & current)
     if not added and not removed:
-        return [], []
-    before = _states(added + removed)
+        return MembershipChange([], [], locked, frozenset(current))
+    groups: dict[int, list[int]] = {pk: [] for pk in added + removed}
+    for account_id, group_id in AccountGroup.objects.filter(account_id__in=groups).values_list("account_id",
+                                                                                              "group_id"):
+        groups[account_id].append(group_id)
     now = timezone.now()
-    end_memberships(organization, AccountGroup.objects.filter(group=group, account_id__in=removed), now=now)
-    AccountGroup.objects.bulk_create([AccountGroup(account_id=pk, group=group, added_at=now) for pk in added],
+    end_memberships(organization, AccountGroup.objects.filter(group=locked, account_id__in=removed), now=now)
+    AccountGroup.objects.bulk_create([AccountGroup(account_id=pk, group=locked, added_at=now) for pk in added],
                                      batch_size=1000)
     # The group's lastModified moves; the accounts' rows are not touched (their meta.version still
     # changes, since it covers their groups). Updating many accounts' rows from concurrent group
     # changes would lock them in differing orders: deadlocks under an IdP's parallel pushes.
-    Group.objects.filter(pk=group.pk).update(updated_at=now)
+    Group.objects.filter(pk=locked.pk).update(updated_at=now)
+    locked.updated_at = now
     version = bump_policy_version(organization)
     entries = []
-    for pk, state in before.items():
-        after = dict(state, groups=sorted(set(state["groups"]) - {group.pk} if pk in removed
-                                         else set(state["groups"]) | {group.pk}))
-        entries.append((Account(pk=pk), {"before": state, "after": after, "group": group_state(group),
+    for pk, group_ids in groups.items():
+        state = account_state(accounts[pk], group_ids)
+        after = dict(state, groups=sorted(set(group_ids) - {locked.pk} if pk in removed
+                                         else set(group_ids) | {locked.pk}))
+        entries.append((Account(pk=pk), {"before": state, "after": after, "group": group_state(locked),
                                          "policy_version": version}))
     audit.record_many(organization=organization, kind=EventKind.ACCOUNT_CHANGED, actor=actor, entries=entries,
                       occurred_at=now)
-    return added, removed
+    return MembershipChange(added, removed, locked, frozenset(current - set(removed) | set(added)))
 
 
 @transaction.atomic

@@ -2,7 +2,6 @@
 from contextlib import nullcontext
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.http import HttpResponse
 from django.urls import reverse
 import orjson
@@ -13,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services as accounts
-from accounts.models import Account, AccountGroup, Group
+from accounts.models import Account, Group
 from accounts.throttling import ScimTokenRateThrottle
 from audit.actors import Actor
 from config.formats import JSONRenderer
@@ -23,9 +22,9 @@ from .authentication import ScimTokenAuthentication, ScimTokenPermission
 from .binding import account_fields, display_name_from_name, group_fields
 from .documents import GROUP, USER, Document
 from .errors import SCIM_CONTENT_TYPE, ScimError, bad_request, conflict, not_found, scim_exception_handler
-from .filters import group_filter, iexact, user_filter
-from .resources import (groups_of, live_accounts, live_groups, members_of, parse_attribute_list, project,
-                        render_groups, render_users, user_resource)
+from .filters import group_filter, user_filter
+from .resources import (Member, group_members, group_resource, groups_of, live_accounts, live_groups, live_members,
+                        parse_attribute_list, project, render_groups, render_users, user_resource)
 from .schemas import (DEFAULT_COUNT, GROUP_URN, LIST_RESPONSE_URN, MAX_RESULTS, RESOURCE_TYPES, SCHEMAS, USER_URN,
                       resource_type_resource, schema_resource, service_provider_config)
 
@@ -273,7 +272,7 @@ class ResourceView(ScimView):
             total = start_index - 1 + len(page)  # the last page: no need to count (Okta's lookups end here)
         else:
             total = queryset.count()
-        resources = [project(resource, attributes, excluded) for resource in self.render(page)]
+        resources = [project(resource, attributes, excluded) for resource in self.render(page)] if page else []
         return Response(_list(resources, start_index, total))
 
     def resource_response(self, resource: dict, *, status_code=200, params=None) -> Response:
@@ -286,12 +285,15 @@ class ResourceView(ScimView):
     def current(self, obj) -> dict:
         return self.render([obj])[0]
 
-    def check_precondition(self, obj) -> None:
-        """If-Match (RFC 7644 §3.14): a stale version is refused with 412, nothing written."""
+    def check_precondition(self, obj, **known) -> None:
+        """If-Match (RFC 7644 §3.14): a stale version is refused with 412, nothing written.
+
+        `known`: what the request has read of the resource already, for `current`.
+        """
         wanted = self.request.headers.get("If-Match")
         if wanted is None:
             return
-        version = self.current(obj)["meta"]["version"]
+        version = self.current(obj, **known)["meta"]["version"]
         if not _etag_matches(wanted, version):
             raise ScimError(412, f"The {self.resource_type} changed: its version is now {version}.")
 
@@ -313,10 +315,6 @@ class ResourceView(ScimView):
         params = {key.lower(): value for key, value in body.items() if isinstance(key, str)}
         params.pop("schemas", None)
         return self.list_response(params)
-
-    def written(self, obj, status_code=200) -> Response:
-        obj.refresh_from_db()
-        return self.resource_response(self.current(obj), status_code=status_code)
 
 
 def _etag_matches(header: str, version: str) -> bool:
@@ -349,10 +347,10 @@ class UsersView(ResourceView):
         document = Document.from_body(USER, request.data)
         fields = account_fields(document, default_active=True)
         fields["display_name"] = fields["display_name"] or display_name_from_name(request.data)
-        self._check_unique(fields)
         try:
             with one_transaction(extension.changes(extension.blank(), document.extension)):
-                account = accounts.create_account(organization=self.organization, actor=self.actor, **fields)
+                account = accounts.create_account(organization=self.organization, actor=self.actor,
+                                                  user_name_any_case=True, **fields)
                 extension.apply(account=account, actor=self.actor, before=extension.blank(),
                                 after=document.extension)
         except IntegrityError:
@@ -395,31 +393,16 @@ class UsersView(ResourceView):
 
     def _update(self, account: Account, fields: dict, document: Document, asserted: dict) -> Response:
         changes = {name: value for name, value in fields.items() if getattr(account, name) != value}
-        self._check_unique(changes, exclude=account.pk)
         try:
             with one_transaction(changes and extension.changes(asserted, document.extension)):
                 if changes:
-                    account = accounts.update_account(account=account, actor=self.actor, **changes)
+                    account = accounts.update_account(account=account, actor=self.actor, user_name_any_case=True,
+                                                      **changes)
                 extension.apply(account=account, actor=self.actor, before=asserted, after=document.extension)
         except IntegrityError:
             raise conflict("userName or externalId is taken in this organization.") from None
         groups = groups_of([account.pk]).get(account.pk, [])
         return self.resource_response(user_resource(account, self.base_url, groups, document.extension))
-
-    def _check_unique(self, fields: dict, exclude=None) -> None:
-        """userName is unique without regard to case (RFC 7643 §4.1.1); externalId exactly."""
-        clash = Q(pk__in=[])
-        if "user_name" in fields:
-            clash |= iexact("user_name", fields["user_name"])
-        if fields.get("external_id"):
-            clash |= Q(external_id=fields["external_id"])
-        taken = (Account.objects.filter(organization=self.organization).filter(clash).exclude(pk=exclude)
-                 .values_list("user_name", "external_id").first())
-        if taken is None:
-            return
-        if "user_name" in fields and taken[0].lower() == fields["user_name"].lower():
-            raise conflict(f"userName {fields['user_name']!r} is taken in this organization.")
-        raise conflict(f"externalId {fields['external_id']!r} is taken in this organization.")
 
 
 class GroupsView(ResourceView):
@@ -441,34 +424,37 @@ class GroupsView(ResourceView):
                 return self.search(request)
             raise ScimError(405, "POST creates Groups at /Groups.")
         fields, member_ids = group_fields(Document.from_body(GROUP, request.data))
-        self._check_unique(fields)
-        self._check_members(member_ids)
+        names = self._check_members(member_ids)
         try:
             with one_transaction(member_ids):
                 group = accounts.create_group(organization=self.organization, actor=self.actor, **fields)
                 if member_ids:
-                    services.change_group_members(group=group, actor=self.actor, add=member_ids)
+                    group = services.change_group_members(group=group, actor=self.actor, add=member_ids).group
         except IntegrityError:
             raise conflict("displayName or externalId is taken in this organization.") from None
-        return self.written(group, status.HTTP_201_CREATED)
+        # A new group holds exactly the members this request gave it.
+        resource = group_resource(group, self.base_url, live_members(names))
+        return self.resource_response(resource, status_code=status.HTTP_201_CREATED)
 
     def put(self, request, resource_id=None):
         self.require_id(resource_id)
         group = self.get_object(resource_id)
-        self.check_precondition(group)
+        members = group_members(group.pk)
+        self.check_precondition(group, members=members)
         fields, member_ids = group_fields(Document.from_body(GROUP, request.data, resource_id=str(group.pk)))
-        return self._update(group, fields, member_ids)
+        return self._update(group, fields, member_ids, members)
 
     def patch(self, request, resource_id=None):
         self.require_id(resource_id)
         group = self.get_object(resource_id)
-        self.check_precondition(group)
-        members = members_of([group.pk]).get(group.pk, [])
+        members = group_members(group.pk)
+        self.check_precondition(group, members=members)
         document = Document(GROUP, {"displayName": group.display_name, "externalId": group.external_id,
-                                    "members": [{"value": str(pk)} for pk, _ in members]}, str(group.pk))
+                                    "members": [{"value": str(pk)} for pk in sorted(members) if members[pk].live]},
+                            str(group.pk))
         document.patch(request.data)
         fields, member_ids = group_fields(document)
-        return self._update(group, fields, member_ids)
+        return self._update(group, fields, member_ids, members)
 
     def delete(self, request, resource_id=None):
         self.require_id(resource_id)
@@ -477,35 +463,38 @@ class GroupsView(ResourceView):
         services.delete_group(group=group, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    def _update(self, group: Group, fields: dict, member_ids: list[int]) -> Response:
+    def current(self, obj, members=None) -> dict:
+        """`members`: the group's, from `group_members`, when the request has read them already."""
+        if members is None:
+            return super().current(obj)
+        return group_resource(obj, self.base_url, live_members(members))
+
+    def _update(self, group: Group, fields: dict, member_ids: list[int], members: dict) -> Response:
+        """Write what changed; the answer is the group as the writes left it, without reading it again."""
         changes = {name: value for name, value in fields.items() if getattr(group, name) != value}
-        self._check_unique(changes, exclude=group.pk)
-        current = set(AccountGroup.objects.filter(group=group).values_list("account_id", flat=True))
-        wanted = set(member_ids)
-        self._check_members(wanted - current)
+        current, wanted = set(members), set(member_ids)
+        added = self._check_members(wanted - current)
         try:
             with one_transaction(changes and wanted != current):
                 if changes:
-                    accounts.update_group(group=group, actor=self.actor, **changes)
+                    group = accounts.update_group(group=group, actor=self.actor, **changes)
                 if wanted != current:
-                    services.change_group_members(group=group, actor=self.actor, add=wanted - current,
-                                                  remove=current - wanted)
+                    change = services.change_group_members(group=group, actor=self.actor, add=wanted - current,
+                                                           remove=current - wanted)
+                    group = change.group
+                    members = {pk: members.get(pk) or added.get(pk) for pk in change.members}
         except IntegrityError:
             raise conflict("displayName or externalId is taken in this organization.") from None
-        return self.written(group)
+        return self.resource_response(group_resource(group, self.base_url, live_members(members)))
 
-    def _check_unique(self, fields: dict, exclude=None) -> None:
-        others = Group.objects.filter(organization=self.organization).exclude(pk=exclude)
-        if "display_name" in fields and others.filter(display_name=fields["display_name"]).exists():
-            raise conflict(f"displayName {fields['display_name']!r} is taken in this organization.")
-        if fields.get("external_id") and others.filter(external_id=fields["external_id"]).exists():
-            raise conflict(f"externalId {fields['external_id']!r} is taken in this organization.")
-
-    def _check_members(self, member_ids) -> None:
+    def _check_members(self, member_ids) -> dict[int, Member]:
+        """The accounts about to join, each with its displayName; 400 naming any that is not a User here."""
         member_ids = set(member_ids)
         if not member_ids:
-            return
-        found = set(live_accounts(self.organization).filter(pk__in=member_ids).values_list("pk", flat=True))
-        missing = sorted(member_ids - found)
+            return {}
+        found = {pk: Member(name, True) for pk, name in live_accounts(self.organization).filter(pk__in=member_ids)
+                 .values_list("pk", "display_name")}
+        missing = sorted(member_ids - found.keys())
         if missing:
             raise bad_request(f"No User with id {', '.join(map(str, missing[:10]))} in this organization.")
+        return found
