@@ -277,10 +277,12 @@ class Document:
             raise bad_request(f"{name} is a list of objects.")
         return [self._item(name, each) for each in value]
 
-    def _same(self, name: str, a, b) -> bool:
-        if a is None or b is None:
-            return False
-        return a == b if (name, "value") in CASE_EXACT_ITEM_FIELDS else a.lower() == b.lower()
+    def _key(self, name: str, value):
+        """What two equal values share (members compare exactly, emails without regard to case); None
+        for a missing value, which equals nothing."""
+        if value is None:
+            return None
+        return value if (name, "value") in CASE_EXACT_ITEM_FIELDS else value.lower()
 
     def _multi(self, op: str, name: str, selection, sub: str | None, value) -> None:
         items: list[dict] = self.values[name]
@@ -291,12 +293,15 @@ class Document:
                 if value is None:
                     items = []
                 else:  # Entra: remove members by a list of values
-                    gone = [each.get("value") for each in self._items(name, value)]
-                    items = [i for i in items if not any(self._same(name, i.get("value"), g) for g in gone)]
+                    gone = {self._key(name, each.get("value")) for each in self._items(name, value)} - {None}
+                    items = [i for i in items if self._key(name, i.get("value")) not in gone]
             elif op == "add":
+                present = {self._key(name, i.get("value")) for i in items}
                 for new in self._items(name, value):
-                    if not any(self._same(name, i.get("value"), new.get("value")) for i in items):
+                    key = self._key(name, new.get("value"))
+                    if key is None or key not in present:
                         items.append(new)
+                        present.add(key)
             else:
                 items = self._items(name, value)
         elif selection is None:  # emails.value: every value's sub-attribute
@@ -313,7 +318,8 @@ class Document:
             matched = [item for item in items if _matches(selection, item, name)]
             if op == "remove":
                 if sub is None:
-                    items = [i for i in items if not any(i is m for m in matched)]
+                    gone = {id(m) for m in matched}
+                    items = [i for i in items if id(i) not in gone]
                 else:
                     for item in matched:
                         item.pop(sub, None)
