@@ -23,6 +23,8 @@ class EventKind(models.TextChoices):
     FLOW_PERMITTED = "flow.permitted"
     FLOW_VIOLATION = "flow.violation"
     WEBHOOK_CHANGED = "webhook.changed"
+    REPORT_SCHEDULED = "report.scheduled"
+    REPORT_GENERATED = "report.generated"
 
 
 class OutboxEntry(models.Model):

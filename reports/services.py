@@ -23,6 +23,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from accounts.models import Organization
 from audit import services as audit
 from audit.actors import Actor
+from audit.models import EventKind
 
 from . import periods, selectors
 from .models import (ALL_FORMATS, CADENCE_CRON, CADENCE_PERIOD, Cadence, Format, Period, Report, ReportFile,
@@ -31,9 +32,6 @@ from .rendering import Rendered, render
 
 log = logging.getLogger(__name__)
 
-# Audit event kinds, until audit.models.EventKind names them.
-REPORT_SCHEDULED = "report.scheduled"
-REPORT_GENERATED = "report.generated"
 RUN_SCHEDULE_TASK = "reports.tasks.run_schedule"
 MAX_PERIOD_DAYS = 366
 MAX_ATTEMPTS = 5
@@ -125,7 +123,7 @@ def create_schedule(*, organization: Organization, actor: Actor, name: str, cade
     schedule = ReportSchedule.objects.create(organization=organization, name=name, active=active,
                                              created_by=actor.as_dict(), **values)
     _sync_beat(schedule)
-    audit.record(organization=organization, kind=REPORT_SCHEDULED, actor=actor,
+    audit.record(organization=organization, kind=EventKind.REPORT_SCHEDULED, actor=actor,
                  payload={"action": "created", "before": None, "after": schedule_state(schedule)})
     return schedule
 
@@ -156,7 +154,7 @@ def update_schedule(*, schedule: ReportSchedule, actor: Actor, **changes) -> Rep
         return schedule
     schedule.save()
     _sync_beat(schedule)
-    audit.record(organization=schedule.organization, kind=REPORT_SCHEDULED, actor=actor,
+    audit.record(organization=schedule.organization, kind=EventKind.REPORT_SCHEDULED, actor=actor,
                  payload={"action": "changed", "before": before, "after": after})
     return schedule
 
@@ -165,7 +163,7 @@ def update_schedule(*, schedule: ReportSchedule, actor: Actor, **changes) -> Rep
 def delete_schedule(*, schedule: ReportSchedule, actor: Actor) -> None:
     """Delete a schedule and its beat entry; its reports stay."""
     schedule = ReportSchedule.objects.select_for_update().select_related("organization").get(pk=schedule.pk)
-    audit.record(organization=schedule.organization, kind=REPORT_SCHEDULED, actor=actor,
+    audit.record(organization=schedule.organization, kind=EventKind.REPORT_SCHEDULED, actor=actor,
                  payload={"action": "deleted", "before": schedule_state(schedule), "after": None})
     task_id = schedule.periodic_task_id
     schedule.delete()
@@ -293,7 +291,7 @@ def _finish(report_id: int, document: dict, files: list[Rendered]) -> Report:
     report.status, report.progress, report.finished_at, report.updated_at = Report.Status.DONE, 100, now, now
     report.summary = document["summary"]
     report.save(update_fields=["status", "progress", "finished_at", "updated_at", "summary"])
-    audit.record(organization=report.organization, kind=REPORT_GENERATED, actor=Actor(**report.requested_by),
+    audit.record(organization=report.organization, kind=EventKind.REPORT_GENERATED, actor=Actor(**report.requested_by),
                  payload={"report": report.pk, "schedule": report.schedule_id,
                           "period_start": report.period_start.isoformat(), "period_end": report.period_end.isoformat(),
                           "files": {f.format: {"filename": f.filename, "size": f.size, "sha256": f.sha256}

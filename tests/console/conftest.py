@@ -93,8 +93,8 @@ def append_only_rows_cleared(transactional_db):
     """Let a transactional test's flush empty the append-only tables.
 
     The flush after such a test DELETEs every row; on SQLite the append-only triggers refuse that
-    (PostgreSQL's flush truncates, which row triggers never see). So empty those tables first with
-    the triggers lifted for the moment, then put the triggers back.
+    (on PostgreSQL, tests/conftest.py lets the flush's TRUNCATE through). So empty those tables
+    first with the triggers lifted for the moment, then put the triggers back.
     """
     yield
     if connection.vendor != "sqlite":

@@ -194,6 +194,14 @@ def test_audit_and_flows_filter(admin, acme):
     assert unknown.context["unknown_account"] and not unknown.context["flows"]
 
 
+def test_the_audit_page_filters_report_events(admin, acme):
+    from reports import services as reports
+    reports.create_schedule(organization=acme, actor=SYSTEM, name="Monthly", cadence="monthly")
+    settle(acme)
+    events = admin.get(reverse("console:audit"), {"kind": "report.scheduled"}).context["events"]
+    assert [e.kind for e in events] == ["report.scheduled"]
+
+
 # --- isolation --------------------------------------------------------------------------------------------------
 
 def test_nothing_of_another_organization_shows(admin, acme):
