@@ -65,7 +65,8 @@ def account_state(account: Account, group_ids=None) -> dict:
 
 
 def _check_unique(model, organization, values: dict, exclude_pk=None, any_case=()):
-    """Refuse values another row of the organization holds, in one query; names the first field taken.
+    """Refuse values another row of the organization holds, in one query; names the first field taken
+    (in the order of `values`), whichever rows hold them.
 
     Fields in `any_case` are compared without regard to case (SCIM's userName).
     """
@@ -75,13 +76,16 @@ def _check_unique(model, organization, values: dict, exclude_pk=None, any_case=(
     clash = Q(pk__in=[])
     for name, value in values.items():
         clash |= Q(**{f"{name}__iexact" if name in any_case else name: value})
-    taken = (model.objects.filter(organization=organization).filter(clash).exclude(pk=exclude_pk)
-             .values_list(*values).first())
-    if taken is None:
+    taken = list(model.objects.filter(organization=organization).filter(clash).exclude(pk=exclude_pk)
+                 .values_list(*values))
+    if not taken:
         return
-    def same(name, held):
-        return held.lower() == values[name].lower() if name in any_case else held == values[name]
-    name = next((name for name, held in zip(values, taken) if same(name, held)), next(iter(values)))
+
+    def held(name, index):
+        if name in any_case:
+            return any(row[index].lower() == values[name].lower() for row in taken)
+        return any(row[index] == values[name] for row in taken)
+    name = next((name for index, name in enumerate(values) if held(name, index)), next(iter(values)))
     raise ValidationError({name: f"'{values[name]}' is taken in this organization."})
 
 
