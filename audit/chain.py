@@ -67,16 +67,18 @@ PROJECTED_COLUMNS = ("kind", "occurred_at", "recorded_at", "actor_kind", "actor_
 
 
 def verify_links(rows: Iterable[tuple], *, organization_id: int | None = None,
-                 anchors: Mapping[int, str] | None = None) -> Verification:
+                 anchors: Mapping[int, str] | None = None, first_seq: int = 1,
+                 prev_hash: str = GENESIS_HASH) -> Verification:
     """Walk a chain in seq order and stop at the first broken link.
 
     Each row is (seq, prev_hash, hash, body), optionally followed by the row's projection columns
     in PROJECTED_COLUMNS order, instants written as `iso` writes them: each must equal the body's.
-    `anchors` maps a seq to the hash a signed digest states for it.
+    `anchors` maps a seq to the hash a signed digest states for it. A segment of the chain starts
+    at `first_seq`, after the event whose hash is `prev_hash` (a signed digest's head, say).
     """
     result = Verification()
     anchors = anchors or {}
-    expected_prev, expected_seq = GENESIS_HASH, 1
+    expected_prev, expected_seq = prev_hash, first_seq
     loads, sha256 = orjson.loads, hashlib.sha256
     for row in rows:
         seq, prev_hash, digest, body = row[0], row[1], row[2], row[3]

@@ -47,7 +47,7 @@ def verify_chain(organization) -> Verification:
         if problem:
             return Verification().fail(None, problem)
         head = ChainHead.objects.filter(organization=organization).values_list("seq", "hash").first()
-        rows = _event_rows(organization, None if head is None else head[0])
+        rows = event_rows(organization, None if head is None else head[0])
         try:
             result = verify_links(rows, organization_id=organization.pk, anchors=anchors)
         finally:
@@ -70,13 +70,15 @@ def _canonical_instant(column: str) -> str:
     return f"replace({column}, ' ', 'T') || CASE WHEN length({column}) = 19 THEN '.000000Z' ELSE 'Z' END"
 
 
-def _event_rows(organization, up_to_seq: int | None):
+def event_rows(organization, up_to_seq: int | None, from_seq: int = 1):
     """The chain's rows in seq order as verify_links reads them, projection columns included.
 
     On PostgreSQL the rows are streamed as the server produces them, so the server reads the next
     rows while Python hashes the previous ones (a server-side cursor would make them take turns).
     """
     bound = "" if up_to_seq is None else f" AND seq <= {int(up_to_seq)}"
+    if from_seq > 1:
+        bound += f" AND seq >= {int(from_seq)}"
     sql = (f"SELECT seq, prev_hash, hash, body, kind, {_canonical_instant('occurred_at')}, "
            f"{_canonical_instant('recorded_at')}, actor_kind, actor_name, subject_account_id "
            f"FROM {AuditEvent._meta.db_table} WHERE organization_id = %s{bound} ORDER BY seq")

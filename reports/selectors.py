@@ -11,7 +11,6 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 
-import hashlib
 
 import orjson
 from django.db.models import CharField, Count, Q, Sum
@@ -19,9 +18,9 @@ from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from accounts.models import Account, Group, Organization
-from audit.chain import GENESIS_HASH, iso
+from audit.chain import GENESIS_HASH, iso, verify_links
 from audit.models import AuditDigest, ChainHead, EventKind, FlowAccount, SigningKey, TelemetryFlow, Verdict
-from audit.selectors import events_of, exposure, public_keys
+from audit.selectors import event_rows, events_of, exposure, public_keys
 from audit.signing import verify_signature
 from audit.verification import verify_digests
 from governance.consent import REVOKED, STALE, VALID, ConsentIndex, ConsentRecord
@@ -566,31 +565,16 @@ def verify_period_chain(organization: Organization, start_at: datetime, covering
     if problem:
         return result
 
-    def fail(seq, why):
-        result.update(valid=False, first_invalid_seq=seq, problem=why)
-        return result
-
-    expected_prev = anchors.get(before, GENESIS_HASH) if before else GENESIS_HASH
-    expected_seq = first_seq
-    rows = (events_of(organization).filter(seq__gte=first_seq, seq__lte=last_seq).order_by("seq")
-            .values_list("seq", "prev_hash", "hash", "body").iterator(chunk_size=10_000))
-    loads, sha256, org_id = orjson.loads, hashlib.sha256, organization.pk
-    for seq, prev_hash, digest, body in rows:
-        if seq != expected_seq:
-            return fail(expected_seq, f"seq {expected_seq} is missing (found {seq})")
-        if prev_hash != expected_prev:
-            return fail(seq, "prev_hash does not name the previous event's hash")
-        if sha256((prev_hash + body).encode()).hexdigest() != digest:
-            return fail(seq, "hash does not match the event's content")
-        event = loads(body)
-        if event["seq"] != seq or event["organization"] != org_id:
-            return fail(seq, "the event's seq or organization differs from its position")
-        if seq in anchors and anchors[seq] != digest:
-            return fail(seq, "differs from the head hash a signed digest states")
-        expected_prev, expected_seq = digest, seq + 1
-        result["events_checked"] += 1
-    if expected_seq != last_seq + 1:
-        return fail(expected_seq, f"the events up to seq {last_seq} are missing")
+    rows = event_rows(organization, last_seq, first_seq)
+    try:
+        checked = verify_links(rows, organization_id=organization.pk, anchors=anchors, first_seq=first_seq,
+                               prev_hash=anchors.get(before, GENESIS_HASH) if before else GENESIS_HASH)
+    finally:
+        rows.close()  # a walk that stopped early ends its query here
+    if checked.valid and checked.head_seq != last_seq:
+        checked.fail(checked.head_seq + 1, f"the events up to seq {last_seq} are missing")
+    result.update(valid=checked.valid, first_invalid_seq=checked.first_invalid_seq, problem=checked.problem,
+                  events_checked=checked.events_checked)
     return result
 
 

@@ -149,6 +149,17 @@ def test_an_event_of_the_month_altered_behind_the_triggers_back_is_named(org, mo
     assert doc["summary"]["chain_valid"] is False
 
 
+def test_a_rewritten_actor_column_is_named_though_the_body_and_hashes_are_intact(org, month):
+    """The `?actor=` filter reads the column; the report's chain check compares it with the hashed body."""
+    from ..audit.test_chain import behind_the_triggers_back
+    generate(org, month)
+    event = AuditEvent.objects.filter(organization=org, kind="policy.changed").order_by("seq").first()
+    behind_the_triggers_back("UPDATE audit_auditevent SET actor_name = %s WHERE id = %s", ["someone else", event.pk])
+    chain = generate(org, month)[1]["audit"]["chain"]
+    assert (chain["valid"], chain["first_invalid_seq"]) == (False, event.seq)
+    assert "actor_name" in chain["problem"]
+
+
 def test_a_closed_month_generated_twice_gives_the_same_report(org, month, after_the_month):
     _, first = generate(org, month)
     accounts.create_account(organization=org, actor=ADMIN, user_name="ivy@acme.example")
