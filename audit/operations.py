@@ -1,0 +1,64 @@
+"""What the pipeline owes: work the database holds that no worker has finished yet. For on-call.
+
+The database, not the broker, holds pending work (the outbox, stored flow batches, webhook
+deliveries), and beat's sweep re-drives what waits too long; so the backlog read here is the
+truth about lag whatever happened to Redis or the workers.
+"""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Min, OuterRef, Subquery, Sum
+from django.utils import timezone
+
+from .models import AuditDigest, AuditEvent, ChainHead, FlowBatch, OutboxEntry, WebhookDelivery
+
+
+@dataclass(frozen=True)
+class Backlog:
+    name: str
+    pending: int
+    oldest: datetime | None  # when the oldest pending item was made
+    detail: str = ""
+
+    def age(self, now: datetime) -> timedelta | None:
+        return None if self.oldest is None else now - self.oldest
+
+
+def backlog() -> list[Backlog]:
+    outbox = OutboxEntry.objects.aggregate(n=Count("id"), oldest=Min("occurred_at"),
+                                           organizations=Count("organization", distinct=True))
+    batches = FlowBatch.objects.filter(status=FlowBatch.Status.RECEIVED).aggregate(
+        n=Count("id"), oldest=Min("received_at"), flows=Sum("flow_count"))
+    deliveries = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).aggregate(
+        n=Count("id"), oldest=Min("created_at"))
+    failed = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.FAILED,
+                                            created_at__gte=timezone.now() - timedelta(days=1)).count()
+    overdue = overdue_digests()
+    return [
+        Backlog("audit outbox", outbox["n"], outbox["oldest"],
+                f"{outbox['organizations']} organization(s); age is the oldest change's own instant"),
+        Backlog("flow batches", batches["n"], batches["oldest"], f"{batches['flows'] or 0} flows waiting"),
+        Backlog("webhook deliveries", deliveries["n"], deliveries["oldest"],
+                f"{failed} given up in the last 24 h"),
+        Backlog("signed digests", len(overdue), min(overdue.values(), default=None),
+                "organizations with events past their last digest, which is older than two digest periods"),
+    ]
+
+
+def overdue_digests() -> dict[int, datetime]:
+    """Organizations with chained events that no signed digest covers yet, the first of them recorded
+    more than two digest periods ago: organization id -> when that first unsigned event was recorded."""
+    cutoff = timezone.now() - timedelta(minutes=2 * settings.AUDIT_DIGEST_MINUTES)
+    signed = AuditDigest.objects.filter(organization=OuterRef("organization")).order_by("-last_seq")
+    heads = (ChainHead.objects.filter(seq__gt=0).annotate(signed_seq=Subquery(signed.values("last_seq")[:1]))
+             .values_list("organization_id", "seq", "signed_seq"))
+    overdue = {}
+    for organization_id, seq, signed_seq in heads:
+        if seq <= (signed_seq or 0):
+            continue
+        first_unsigned = (AuditEvent.objects.filter(organization_id=organization_id, seq=(signed_seq or 0) + 1)
+                          .values_list("recorded_at", flat=True).first())
+        if first_unsigned is not None and first_unsigned < cutoff:
+            overdue[organization_id] = first_unsigned
+    return overdue
