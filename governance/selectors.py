@@ -155,12 +155,15 @@ def compile_policy(organization: Organization) -> CompiledPolicy:
                           memberships=memberships)
 
 
-def catch_up_on_consents(organization: Organization, compiled: CompiledPolicy, version: int) -> CompiledPolicy:
-    """`compiled` brought to `version` when only consent events were recorded since it was built."""
-    events = ConsentEvent.objects.filter(
-        Q(policy_version__gt=compiled.policy_version, policy_version__lte=version)
-        # written by a release that did not number them yet (a rolling upgrade): newer than any loaded
-        | Q(policy_version__isnull=True, id__gt=compiled.consents.last_event_id))
+def catch_up_on_consents(organization: Organization, compiled: CompiledPolicy,
+                         version: int) -> CompiledPolicy | None:
+    """`compiled` brought to `version` by the consent events recorded since it was built, or None
+    when some version in between was not made by consent events: a release that did not number its
+    changes yet (during a rolling upgrade) moved it, and only compiling again is safe."""
+    events = ConsentEvent.objects.filter(organization=organization, policy_version__gt=compiled.policy_version,
+                                         policy_version__lte=version)
+    if events.values("policy_version").distinct().count() != version - compiled.policy_version:
+        return None
     return compiled.with_consents(consent_additions(organization, compiled.snapshot.catalog, events), version)
 
 
@@ -191,8 +194,10 @@ def compiled_policy(organization: Organization) -> CompiledPolicy:
         if compiled is not None and compiled.policy_version == version:
             return compiled
         if compiled is not None and compiled.structure_version == structure and compiled.policy_version < version:
-            compiled = _compiled[organization.pk] = catch_up_on_consents(organization, compiled, version)
-            return compiled
+            caught_up = catch_up_on_consents(organization, compiled, version)
+            if caught_up is not None:
+                _compiled[organization.pk] = caught_up
+                return caught_up
         compiled = _compiled[organization.pk] = compile_policy(organization)
         # Keep the cyclic collector from walking the compiled policy's many objects again and
         # again; it holds no reference cycles, so replacing it still frees it.

@@ -8,9 +8,11 @@ import random
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from accounts import services as accounts
+from accounts.models import Organization
 from audit.actors import SYSTEM
 from governance import services as governance
 from governance.consent import ConsentIndex, ConsentRecord
@@ -81,14 +83,21 @@ def test_imported_consents_are_taken_in_together(org, people, training):
     assert [allowed(compiled, person) for person in people] == [True, True, False]
 
 
-def test_an_event_written_without_a_version_is_still_taken_in(org, people, training):
-    """During a rolling upgrade, a process of the previous release records consents unnumbered."""
-    compiled_policy(org)
+def test_changes_by_a_release_that_did_not_number_them_compile_again(org, people, sales, training):
+    """During a rolling upgrade, processes of the previous release record consents unnumbered and
+    move only policy_version, whatever they change: no version may be taken for a consent's."""
+    first = compiled_policy(org)
     now = timezone.now()
     ConsentEvent.objects.create(organization=org, account=people[1], action="grant", mechanism="self_service",
                                 occurred_at=now, recorded_at=now, recorded_by=SYSTEM.as_dict(), **training)
-    accounts.bump_policy_version(org, consent_only=True)
-    assert allowed(compiled_policy(org), people[1])
+    Organization.objects.filter(pk=org.pk).update(policy_version=F("policy_version") + 1)
+    second = compiled_policy(org)
+    assert allowed(second, people[1]) and second.snapshot is not first.snapshot
+
+    governance.set_rule(organization=org, actor=SYSTEM, scope="group", group=sales, effect="deny", **training)
+    Organization.objects.filter(pk=org.pk).update(structure_version=F("structure_version") - 1)  # as they did
+    third = compiled_policy(org)
+    assert not allowed(third, people[1]) and third.snapshot is not second.snapshot
 
 
 @pytest.mark.parametrize("seed", range(4))
