@@ -14,9 +14,16 @@ instead, as the embedded default does. The baseline provisions users through the
 (POST /api/v1/accounts/: a DRF serializer and the same service, one row at a time) in the same run.
 
 Point it at a scratch database: it migrates it and writes to it (a new organization each run).
+
+--breakdown N does no HTTP run: it sends N of each request type through Django's WSGI handler in
+this process (no gunicorn, nothing else competing) and prints each type's server CPU and queries,
+split into token authentication, throttling, SQL (compiling, executing, reading rows), the audit
+outbox rows, the Celery enqueue after commit, and the rest (Django, DRF and the SCIM code).
 """
 import argparse
+import functools
 import http.client
+import io
 import json
 import os
 import random
@@ -256,6 +263,123 @@ def run_baseline(client: Client, n_users: int, concurrency: int, lookups: bool) 
     return time.perf_counter() - started
 
 
+class CpuParts:
+    """CPU time of this thread by part, the outermost part a call is in taking the whole of it (the
+    query of the token lookup counts as token authentication, not as SQL)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.local = threading.local()
+
+    def wrap(self, owner, name: str, part: str) -> None:
+        function = getattr(owner, name)
+
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            if getattr(self.local, "part", None) is not None:
+                return function(*args, **kwargs)
+            self.local.part, started = part, time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[part] = self.seconds.get(part, 0.0) + time.thread_time() - started
+                self.local.part = None
+
+        setattr(owner, name, timed)
+
+
+BREAKDOWN_PARTS = {"auth": "token authentication, its query included", "throttle": "throttling",
+                   "SQL": "the other queries: compiling, executing, reading rows, commit",
+                   "outbox": "the audit outbox rows", "enqueue": "the Celery enqueue of the outbox drain after commit"}
+
+
+def run_breakdown(org, token: str, n: int, broker: str | None) -> None:
+    """Each request type's server CPU and queries, in-process through the WSGI handler."""
+    from celery.app.task import Task
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.db import connection
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql import compiler
+    from rest_framework.throttling import SimpleRateThrottle
+
+    from accounts.authentication import BearerTokenAuthentication
+    from audit import services as audit
+    from config.celery import app as celery_app
+
+    settings.DEBUG = False  # as the server runs (server_env): no query log, and the connection kept
+    connection.close()
+    connection.settings_dict["CONN_MAX_AGE"] = 60
+    if broker:  # as the server: the commit enqueues the outbox drain on the broker
+        celery_app.conf.update(broker_url=broker, task_always_eager=False)
+    parts = CpuParts()
+    for owner, name, part in [
+            (BearerTokenAuthentication, "authenticate", "auth"), (SimpleRateThrottle, "allow_request", "throttle"),
+            (Task, "apply_async", "enqueue"), (audit, "record", "outbox"), (audit, "record_many", "outbox"),
+            (compiler.SQLCompiler, "execute_sql", "SQL"), (compiler.SQLInsertCompiler, "execute_sql", "SQL"),
+            (compiler.SQLUpdateCompiler, "execute_sql", "SQL"), (BaseDatabaseWrapper, "commit", "SQL")]:
+        parts.wrap(owner, name, part)
+    handler = WSGIHandler()
+    queries = [0]
+
+    def count(execute, sql, params, many, context):
+        queries[0] += 1
+        return execute(sql, params, many, context)
+
+    def call(method: str, path: str, body=None) -> dict:
+        payload = json.dumps(body).encode() if body is not None else b""
+        path, _, query = path.partition("?")
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
+                   "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "127.0.0.1",
+                   "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(payload), "wsgi.errors": sys.stderr,
+                   "CONTENT_LENGTH": str(len(payload)), "CONTENT_TYPE": SCIM_JSON, "HTTP_ACCEPT": SCIM_JSON,
+                   "HTTP_AUTHORIZATION": f"Bearer {token}"}
+        status = []
+        data = b"".join(handler(environ, lambda line, headers, exc_info=None: status.append(line)))
+        if not status[0].startswith("20"):
+            raise SystemExit(f"{method} {path} -> {status[0]}: {data[:300]!r}")
+        return json.loads(data) if data else {}
+
+    def measure(label: str, requests: list) -> list:
+        parts.seconds.clear()
+        queries[0] = 0
+        with connection.execute_wrapper(count):
+            started = time.thread_time()
+            answers = [call(*request) for request in requests]
+            total = time.thread_time() - started
+        share = {part: parts.seconds.get(part, 0.0) / total for part in BREAKDOWN_PARTS}
+        print(f"{label:38s} {total / len(requests) * 1000:6.2f} {queries[0] / len(requests):7.1f} "
+              + " ".join(f"{share[part]:>8.0%}" for part in BREAKDOWN_PARTS) + f" {1 - sum(share.values()):>8.0%}")
+        return answers
+
+    def lookup(i):
+        expression = quote('userName eq "%s"' % user_body(i)["userName"])
+        return "GET", f"/scim/v2/Users?filter={expression}&startIndex=1&count=100"
+
+    call(*lookup(0))  # the first request of a process imports the views
+    call("POST", "/scim/v2/Users", user_body(0))
+    print(f"\n== server CPU per request, in-process (no HTTP server, one thread, nothing else competing), "
+          f"{n} of each, and its share in each part:")
+    for short, part in {**BREAKDOWN_PARTS, "rest": "Django, DRF and the SCIM code"}.items():
+        print(f"   {short}: {part}")
+    print(f"{'request':38s} {'CPU ms':>6s} {'queries':>7s} " + " ".join(f"{p:>8s}" for p in BREAKDOWN_PARTS)
+          + f" {'rest':>8s}")
+    measure("GET /Users?filter=userName eq (none)", [lookup(i) for i in range(1, n + 1)])
+    ids = [r["id"] for r in measure("POST /Users", [("POST", "/scim/v2/Users", user_body(i))
+                                                    for i in range(1, n + 1)])]
+    groups = max(n // 20, 5)
+    created = measure("POST /Groups (no members)", [("POST", "/scim/v2/Groups", {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": f"Group {g:03d}",
+        "externalId": f"00g{g:07d}", "members": []}) for g in range(groups)])
+    measure("PATCH /Groups/{id} add 100 members", [("PATCH", f"/scim/v2/Groups/{group['id']}", {
+        "schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [
+            {"value": v} for v in (ids * 2)[g * 37 % len(ids):][:100]]}]}) for g, group in enumerate(created)])
+    measure("POST /Groups with 20 members", [("POST", "/scim/v2/Groups", {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": f"Team {g:03d}",
+        "externalId": f"00t{g:07d}", "members": [{"value": v} for v in (ids * 2)[g * 20:][:20]]})
+        for g in range(groups)])
+    audit.drain_outbox(org.pk)  # chain what the requests recorded, as the worker of an HTTP run does
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=10_000)
@@ -269,6 +393,8 @@ def main():
     parser.add_argument("--broker", default=BROKER or "redis://127.0.0.1:6379/14",
                         help="Celery broker for the server and the worker (default: local Redis, db 14)")
     parser.add_argument("--eager", action="store_true", help="no broker: chain the audit trail in each request")
+    parser.add_argument("--breakdown", type=int, metavar="N", default=0,
+                        help="no HTTP run: N of each request type in-process, with where their CPU goes")
     args = parser.parse_args()
     broker = None if args.eager else args.broker
     if not settings.USING_POSTGRES:
@@ -279,6 +405,9 @@ def main():
         org = accounts.create_organization(slug=f"bench-scim-{time.time_ns()}", name="Bench SCIM", actor=SYSTEM)
         _, scim_token = accounts.create_api_token(organization=org, name="bench-idp", scope="scim", actor=SYSTEM)
         _, api_token = accounts.create_api_token(organization=org, name="bench-api", scope="api", actor=SYSTEM)
+    if args.breakdown:
+        run_breakdown(org, scim_token, args.breakdown, broker)
+        return
     worker = start_worker(broker) if broker else None
     server = start_gunicorn(args.port, args.workers, args.threads, broker)
     try:
