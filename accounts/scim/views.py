@@ -450,8 +450,7 @@ class GroupsView(ResourceView):
         members = group_members(group.pk)
         self.check_precondition(group, members=members)
         document = Document(GROUP, {"displayName": group.display_name, "externalId": group.external_id,
-                                    "members": [{"value": str(pk)} for pk in sorted(members) if members[pk].live]},
-                            str(group.pk))
+                                    "members": [{"value": str(pk)} for pk, _ in live_members(members)]}, str(group.pk))
         document.patch(request.data)
         fields, member_ids = group_fields(document)
         return self._update(group, fields, member_ids, members)
