@@ -40,8 +40,8 @@ def change_group_members(*, group: Group, actor: Actor, add=(), remove=()) -> Me
     add, remove = set(add), set(remove) - set(add)
     wanted = add | remove
     accounts = {account.pk: account for account in Account.objects.filter(organization=organization, pk__in=wanted)}
-    if wanted - accounts.keys():
-        raise ValidationError({"members": f"Not found in this organization: {sorted(wanted - accounts.keys())[:10]}."})
+    if missing := sorted(wanted - accounts.keys()):
+        raise ValidationError({"members": f"Not found in this organization: {missing[:10]}."})
     current = set(AccountGroup.objects.filter(group=locked).values_list("account_id", flat=True))
     added, removed = sorted(add - current), sorted(remove & current)
     if not added and not removed:
@@ -60,16 +60,18 @@ def change_group_members(*, group: Group, actor: Actor, add=(), remove=()) -> Me
     Group.objects.filter(pk=locked.pk).update(updated_at=now)
     locked.updated_at = now
     version = bump_policy_version(organization)
-    entries = []
-    for pk, group_ids in groups.items():
-        state = account_state(accounts[pk], group_ids)
-        after = dict(state, groups=sorted(set(group_ids) - {locked.pk} if pk in removed
-                                         else set(group_ids) | {locked.pk}))
-        entries.append((Account(pk=pk), {"before": state, "after": after, "group": group_state(locked),
-                                         "policy_version": version}))
-    audit.record_many(organization=organization, kind=EventKind.ACCOUNT_CHANGED, actor=actor, entries=entries,
-                      occurred_at=now)
+    audit.record_many(organization=organization, kind=EventKind.ACCOUNT_CHANGED, actor=actor, occurred_at=now,
+                      entries=[_membership_entry(accounts[pk], group_ids, locked, joined=pk not in removed,
+                                                 version=version) for pk, group_ids in groups.items()])
     return MembershipChange(added, removed, locked, frozenset(current - set(removed) | set(added)))
+
+
+def _membership_entry(account: Account, group_ids, group: Group, *, joined: bool, version: int) -> tuple:
+    """The `account.changed` outbox entry of one account joining or leaving one group."""
+    state = account_state(account, group_ids)
+    after = dict(state, groups=sorted(set(group_ids) | {group.pk} if joined else set(group_ids) - {group.pk}))
+    return Account(pk=account.pk), {"before": state, "after": after, "group": group_state(group),
+                                    "policy_version": version}
 
 
 @transaction.atomic
@@ -79,19 +81,31 @@ def delete_account(*, account: Account, actor: Actor) -> Account:
     Nothing is erased: the row, its consents and its audit trail stay, under a renamed user_name
     (`<name>#deleted-<id>`), so the IdP may provision the same userName again as a new account.
     """
-    account = Account.objects.select_for_update().get(pk=account.pk)
+    account = Account.objects.select_for_update(of=("self",)).select_related("organization").get(pk=account.pk)
     if TOMBSTONE_MARK in account.user_name:
         return account
-    for group_id in AccountGroup.objects.filter(account=account).values_list("group_id", flat=True):
-        change_group_members(group=Group(pk=group_id, organization=account.organization), actor=actor,
-                             remove=[account.pk])
+    organization = account.organization
+    # Its groups are left in one pass (their rows locked in id order, as concurrent changes take
+    # them), each with the `account.changed` event a removal by change_group_members records.
+    groups = list(Group.objects.select_for_update(of=("self",)).filter(accounts=account).order_by("pk"))
+    # The user name is free and the groups are left: compiled policies must forget both.
+    version = bump_policy_version(organization)
+    if groups:
+        now = timezone.now()
+        end_memberships(organization, AccountGroup.objects.filter(account=account), now=now)
+        Group.objects.filter(pk__in=[group.pk for group in groups]).update(updated_at=now)
+        entries, left = [], [group.pk for group in groups]
+        for group in groups:
+            entries.append(_membership_entry(account, left, group, joined=False, version=version))
+            left.remove(group.pk)
+        audit.record_many(organization=organization, kind=EventKind.ACCOUNT_CHANGED, actor=actor, entries=entries,
+                          occurred_at=now)
     before = account_state(account, [])
     account.active = False
     account.user_name = tombstone_name(account.user_name, account.pk, Account._meta.get_field("user_name").max_length)
     account.external_id = None
     account.save(update_fields=["active", "user_name", "external_id", "updated_at"])
-    bump_policy_version(account.organization)  # the user name is free: compiled policies must forget it
-    audit.record(organization=account.organization, kind=EventKind.ACCOUNT_DEACTIVATED, actor=actor,
+    audit.record(organization=organization, kind=EventKind.ACCOUNT_DEACTIVATED, actor=actor,
                  subject_account=account,
                  payload={"action": "deleted", "before": before, "after": account_state(account, [])})
     return account

@@ -133,3 +133,28 @@ def test_a_patch_that_changes_nothing_writes_nothing(idp, org, crowd, django_ass
     assert patched.status_code == 200
     assert Group.objects.get(pk=group.pk).updated_at == group.updated_at
     assert Account.objects.filter(organization=org).count() == len(crowd)
+
+
+# token; user; [user locked, its groups locked, policy version (2), memberships ended (3), groups'
+# lastModified, outbox rows, the user renamed, its outbox row], the transaction's two statements
+DELETE_USER_QUERIES = 15
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_deleting_a_user_leaves_all_its_groups_in_one_pass(idp, org, crowd, groups, django_assert_num_queries):
+    from accounts.models import PastMembership
+    ada = crowd[0]
+    held = [GroupFactory(organization=org) for _ in range(groups)]
+    for group in held:
+        AccountGroup.objects.create(account=ada, group=group)
+    with django_assert_num_queries(DELETE_USER_QUERIES):
+        assert idp.delete(f"Users/{ada.pk}").status_code == 204
+    assert not AccountGroup.objects.filter(account=ada).exists()
+    assert PastMembership.objects.filter(account=ada).count() == groups
+    # Each group left is its own event, naming the groups before and after, as a PATCH removal records.
+    left = [entry.payload for entry in OutboxEntry.objects.filter(kind=EventKind.ACCOUNT_CHANGED,
+                                                                  subject_account=ada).order_by("id")]
+    ids = sorted(group.pk for group in held)
+    assert [(p["group"]["id"], p["before"]["groups"], p["after"]["groups"]) for p in left] == [
+        (pk, ids[i:], ids[i + 1:]) for i, pk in enumerate(ids)]
+    assert OutboxEntry.objects.filter(kind=EventKind.ACCOUNT_DEACTIVATED, subject_account=ada).count() == 1
