@@ -78,9 +78,12 @@ class AccountGroup(models.Model):
     # Since when the account is in the group. The services give every row of one change the same
     # instant, so an account provisioned with its groups has one start for all of them.
     added_at = models.DateTimeField(default=timezone.now)
+    # The organization's policy version the adding transaction made (see ConsentEvent.policy_version)
+    policy_version = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "group"], name="account_group_unique")]
+        indexes = [models.Index(fields=["policy_version"], name="account_group_policy_version")]
 
 
 class PastMembership(models.Model):
@@ -92,9 +95,11 @@ class PastMembership(models.Model):
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+", db_index=False)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
+    policy_version = models.BigIntegerField(null=True, blank=True, editable=False)  # of the ending transaction
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "account"])]
+        indexes = [models.Index(fields=["organization", "account"]),
+                   models.Index(fields=["organization", "policy_version"], name="past_membership_policy_version")]
 
 
 class Role(models.TextChoices):

@@ -17,14 +17,16 @@ ACCOUNT_FIELDS = ("user_name", "external_id", "display_name", "email", "active")
 GROUP_FIELDS = ("display_name", "external_id")
 
 
-def bump_policy_version(organization: Organization, *, consent_only: bool = False) -> int:
+def bump_policy_version(organization: Organization, *, structure: bool = True) -> int:
     """Count one more change to what decisions depend on; returns the new version.
 
     The update takes the organization's row lock until the transaction ends, so changes get
-    their versions in commit order. `consent_only`: the change is consent events and nothing else.
+    their versions in commit order. `structure=False`: the change is consent events or group
+    memberships and nothing else, and its rows carry the version returned (compiled policies
+    catch up on those rows instead of compiling again).
     """
     changes = {"policy_version": F("policy_version") + 1}
-    if not consent_only:
+    if structure:
         changes["structure_version"] = F("structure_version") + 1
     Organization.objects.filter(pk=organization.pk).update(**changes)
     organization.policy_version, organization.structure_version = (
@@ -32,13 +34,14 @@ def bump_policy_version(organization: Organization, *, consent_only: bool = Fals
     return organization.policy_version
 
 
-def end_memberships(organization: Organization, memberships, *, now=None) -> None:
-    """Remove these AccountGroup rows, keeping each as a PastMembership (in the caller's transaction)."""
-    now = now or timezone.now()
+def end_memberships(organization: Organization, memberships, *, now, policy_version: int) -> None:
+    """Remove these AccountGroup rows, keeping each as a PastMembership (in the caller's transaction,
+    whose policy version the rows carry)."""
     rows = list(memberships.values_list("pk", "account_id", "group_id", "added_at"))
     PastMembership.objects.bulk_create([
         PastMembership(organization=organization, account_id=account_id, group_id=group_id, started_at=added_at,
-                       ended_at=now) for _, account_id, group_id, added_at in rows], batch_size=1000)
+                       ended_at=now, policy_version=policy_version)
+        for _, account_id, group_id, added_at in rows], batch_size=1000)
     AccountGroup.objects.filter(pk__in=[pk for pk, _, _, _ in rows]).delete()
 
 
@@ -136,10 +139,10 @@ def create_account(*, organization: Organization, actor: Actor, user_name: str, 
     _check_groups(organization, groups)
     account = Account.objects.create(organization=organization, user_name=user_name, email=email,
                                      display_name=display_name, external_id=external_id, active=active)
-    AccountGroup.objects.bulk_create([AccountGroup(account=account, group=group, added_at=account.created_at)
-                                      for group in groups])
     if groups:
-        bump_policy_version(organization)
+        version = bump_policy_version(organization, structure=False)
+        AccountGroup.objects.bulk_create([AccountGroup(account=account, group=group, added_at=account.created_at,
+                                                       policy_version=version) for group in groups])
     audit.record(organization=organization, kind=EventKind.ACCOUNT_PROVISIONED, actor=actor,
                  subject_account=account, payload={"after": account_state(account, [g.pk for g in groups])})
     return account
@@ -171,9 +174,11 @@ def create_accounts(*, organization: Organization, actor: Actor, accounts: list[
     now = timezone.now()
     links = [AccountGroup(account=account, group=group, added_at=now)
              for account, item in zip(created, accounts) for group in item.get("groups", ())]
-    AccountGroup.objects.bulk_create(links, batch_size=1000)
     if links:
-        bump_policy_version(organization)
+        version = bump_policy_version(organization, structure=False)
+        for link in links:
+            link.policy_version = version
+        AccountGroup.objects.bulk_create(links, batch_size=1000)
     audit.record_many(organization=organization, kind=EventKind.ACCOUNT_PROVISIONED, actor=actor, entries=[
         (account, {"after": account_state(account, [g.pk for g in item.get("groups", ())])})
         for account, item in zip(created, accounts)])
@@ -202,17 +207,20 @@ def update_account(*, account: Account, actor: Actor, groups=None, user_name_any
         groups = list(groups)
         _check_groups(organization, groups)
         group_ids = sorted(group.pk for group in groups)
-        now = timezone.now()
-        end_memberships(organization, AccountGroup.objects.filter(account=account).exclude(group_id__in=group_ids),
-                        now=now)
-        AccountGroup.objects.bulk_create([AccountGroup(account=account, group_id=pk, added_at=now)
-                                          for pk in group_ids if pk not in before["groups"]])
     after = account_state(account, group_ids)
     if after == before:
         return account
+    renamed = after["user_name"] != before["user_name"]
+    if renamed or group_ids != before["groups"]:  # compiled policies resolve user names too
+        version = bump_policy_version(organization, structure=renamed)
+    if group_ids != before["groups"]:
+        now = timezone.now()
+        end_memberships(organization, AccountGroup.objects.filter(account=account).exclude(group_id__in=group_ids),
+                        now=now, policy_version=version)
+        AccountGroup.objects.bulk_create([AccountGroup(account=account, group_id=pk, added_at=now,
+                                                       policy_version=version)
+                                          for pk in group_ids if pk not in before["groups"]])
     account.save()
-    if after["groups"] != before["groups"] or after["user_name"] != before["user_name"]:
-        bump_policy_version(organization)  # compiled policies resolve user names too
     kind = (EventKind.ACCOUNT_DEACTIVATED if before["active"] and not after["active"]
             else EventKind.ACCOUNT_CHANGED)
     audit.record(organization=organization, kind=kind, actor=actor, subject_account=account,

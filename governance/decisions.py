@@ -90,13 +90,21 @@ class CompiledPolicy:
                 relevant_accounts[pair] = frozenset().union(*(accounts_by_target.get(t, ()) for t in targets))
         return relevant_groups, relevant_accounts
 
-    def with_consents(self, additions, policy_version: int) -> CompiledPolicy:
-        """The same policy at a later version that differs by consent events alone: rules, groups and
-        the memoised values are shared, the consent index is extended (this one stays as it is)."""
-        caught_up = copy.copy(self)
-        caught_up.consents = self.consents.extended(additions)
-        caught_up.policy_version = policy_version
-        return caught_up
+    def caught_up(self, policy_version: int, *, consents=(), memberships: MembershipHistory | None = None
+                  ) -> CompiledPolicy:
+        """The same policy at a later version that differs by consent events and group memberships
+        alone: the rules and the memoised values (keyed by groups, not by who is in them) are
+        shared, the consent index is extended, the memberships replaced; this one stays as it is."""
+        caught = copy.copy(self)
+        caught.policy_version = policy_version
+        if consents:
+            caught.consents = self.consents.extended(consents)
+        if memberships is not None:
+            caught.memberships = memberships
+            caught.snapshot = replace(self.snapshot, account_groups=memberships.current,
+                                      policy_version=policy_version)
+            caught._groups_of = memberships.current
+        return caught
 
     def effective(self, account_id: int, data_category: str, purpose: str,
                   groups: tuple[int, ...] | None = None) -> Effective:

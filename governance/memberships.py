@@ -32,6 +32,19 @@ class MembershipHistory:
         return tuple(sorted(group for group, start, until in periods
                             if start <= at and (until is None or at < until)))
 
+    def with_accounts(self, account_ids, their_history: MembershipHistory) -> MembershipHistory:
+        """A new history in which `account_ids` have the entries of `their_history` (built from
+        their rows alone); this one is left as it is, for the decisions still reading it."""
+        current, changed_at, periods = dict(self.current), dict(self.changed_at), dict(self.periods)
+        for mine, theirs in ((current, their_history.current), (changed_at, their_history.changed_at),
+                             (periods, their_history.periods)):
+            for account_id in account_ids:
+                if account_id in theirs:
+                    mine[account_id] = theirs[account_id]
+                else:
+                    mine.pop(account_id, None)
+        return MembershipHistory(current, changed_at, periods)
+
     @classmethod
     def build(cls, current_rows, past_rows) -> MembershipHistory:
         """From (account, group, added_at) of today's memberships, in group order, and (account,

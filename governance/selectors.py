@@ -155,16 +155,25 @@ def compile_policy(organization: Organization) -> CompiledPolicy:
                           memberships=memberships)
 
 
-def catch_up_on_consents(organization: Organization, compiled: CompiledPolicy,
-                         version: int) -> CompiledPolicy | None:
-    """`compiled` brought to `version` by the consent events recorded since it was built, or None
-    when some version in between was not made by consent events: a release that did not number its
-    changes yet (during a rolling upgrade) moved it, and only compiling again is safe."""
-    events = ConsentEvent.objects.filter(organization=organization, policy_version__gt=compiled.policy_version,
-                                         policy_version__lte=version)
-    if events.values("policy_version").distinct().count() != version - compiled.policy_version:
+def catch_up(organization: Organization, compiled: CompiledPolicy, version: int) -> CompiledPolicy | None:
+    """`compiled` brought to `version` by the consent events and group membership changes made since
+    it was built, or None when some version in between is found on neither: a release that did
+    not number its changes yet (during a rolling upgrade) moved it, and only compiling again is safe."""
+    since = {"policy_version__gt": compiled.policy_version, "policy_version__lte": version}
+    events = ConsentEvent.objects.filter(organization=organization, **since)
+    joined = AccountGroup.objects.filter(account__organization=organization, **since)
+    left = PastMembership.objects.filter(organization=organization, **since)
+    made = set()
+    for rows in (events, joined, left):
+        made.update(rows.values_list("policy_version", flat=True).distinct())
+    if len(made) != version - compiled.policy_version:
         return None
-    return compiled.with_consents(consent_additions(organization, compiled.snapshot.catalog, events), version)
+    moved = set(joined.values_list("account_id", flat=True)) | set(left.values_list("account_id", flat=True))
+    memberships = None
+    if moved:
+        memberships = compiled.memberships.with_accounts(moved, load_memberships(organization, sorted(moved)))
+    return compiled.caught_up(version, consents=list(consent_additions(organization, compiled.snapshot.catalog,
+                                                                       events)), memberships=memberships)
 
 
 _compiled: dict[int, CompiledPolicy] = {}
@@ -182,8 +191,9 @@ def compiled_policy(organization: Organization) -> CompiledPolicy:
 
     The organization's policy_version (bumped in the transaction of every rule, membership,
     consent or terms change) is read on every call, so no process answers from a policy
-    older than the last committed change. When only consent events came since (its
-    structure_version stands still), they are added to the compiled policy, which is not rebuilt.
+    older than the last committed change. When only consent events and group memberships changed
+    since (its structure_version stands still), the compiled policy takes those in and is not
+    rebuilt.
     """
     version, structure = (Organization.objects.values_list("policy_version", "structure_version")
                           .get(pk=organization.pk))
@@ -194,7 +204,7 @@ def compiled_policy(organization: Organization) -> CompiledPolicy:
         if compiled is not None and compiled.policy_version == version:
             return compiled
         if compiled is not None and compiled.structure_version == structure and compiled.policy_version < version:
-            caught_up = catch_up_on_consents(organization, compiled, version)
+            caught_up = catch_up(organization, compiled, version)
             if caught_up is not None:
                 _compiled[organization.pk] = caught_up
                 return caught_up

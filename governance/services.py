@@ -183,7 +183,7 @@ def record_consent(*, organization, actor: Actor, account, action: str, mechanis
             errors[name] = "Not found in this organization."
     if errors:
         raise ValidationError(errors)
-    policy_version = bump_policy_version(organization, consent_only=True)
+    policy_version = bump_policy_version(organization, structure=False)
     consent = ConsentEvent.objects.create(
         organization=organization, account=account, feature=feature, data_category=data_category, purpose=purpose,
         action=action, mechanism=mechanism, terms_version=terms_version, evidence=evidence or {},
@@ -215,7 +215,7 @@ def import_consents(*, organization, actor: Actor, consents: list[dict]) -> int:
             raise ValidationError({f"consents[{index}].{name}": message for name, message in errors.items()})
         rows.append(ConsentEvent(organization=organization, occurred_at=occurred_at, recorded_at=now,
                                  recorded_by=actor.as_dict(), **item))
-    policy_version = bump_policy_version(organization, consent_only=True)
+    policy_version = bump_policy_version(organization, structure=False)
     for row in rows:
         row.policy_version = policy_version
     created = ConsentEvent.objects.bulk_create(rows, batch_size=2000)

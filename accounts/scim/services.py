@@ -51,15 +51,16 @@ def change_group_members(*, group: Group, actor: Actor, add=(), remove=()) -> Me
                                                                                               "group_id"):
         groups[account_id].append(group_id)
     now = timezone.now()
-    end_memberships(organization, AccountGroup.objects.filter(group=locked, account_id__in=removed), now=now)
-    AccountGroup.objects.bulk_create([AccountGroup(account_id=pk, group=locked, added_at=now) for pk in added],
-                                     batch_size=1000)
+    version = bump_policy_version(organization, structure=False)
+    end_memberships(organization, AccountGroup.objects.filter(group=locked, account_id__in=removed), now=now,
+                    policy_version=version)
+    AccountGroup.objects.bulk_create([AccountGroup(account_id=pk, group=locked, added_at=now, policy_version=version)
+                                      for pk in added], batch_size=1000)
     # The group's lastModified moves; the accounts' rows are not touched (their meta.version still
     # changes, since it covers their groups). Updating many accounts' rows from concurrent group
     # changes would lock them in differing orders: deadlocks under an IdP's parallel pushes.
     Group.objects.filter(pk=locked.pk).update(updated_at=now)
     locked.updated_at = now
-    version = bump_policy_version(organization)
     audit.record_many(organization=organization, kind=EventKind.ACCOUNT_CHANGED, actor=actor, occurred_at=now,
                       entries=[_membership_entry(accounts[pk], group_ids, locked, joined=pk not in removed,
                                                  version=version) for pk, group_ids in groups.items()])
@@ -92,7 +93,7 @@ def delete_account(*, account: Account, actor: Actor) -> Account:
     version = bump_policy_version(organization)
     if groups:
         now = timezone.now()
-        end_memberships(organization, AccountGroup.objects.filter(account=account), now=now)
+        end_memberships(organization, AccountGroup.objects.filter(account=account), now=now, policy_version=version)
         Group.objects.filter(pk__in=[group.pk for group in groups]).update(updated_at=now)
         entries, left = [], [group.pk for group in groups]
         for group in groups:

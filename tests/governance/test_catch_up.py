@@ -13,13 +13,14 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import Organization
+from accounts.scim.services import change_group_members
 from audit.actors import SYSTEM
 from governance import services as governance
 from governance.consent import ConsentIndex, ConsentRecord
 from governance.models import AIFeature, ConsentEvent, DataCategory, Purpose
 from governance.selectors import compile_policy, compiled_policy
 
-from ..factories import AccountFactory
+from ..factories import AccountFactory, GroupFactory
 
 pytestmark = pytest.mark.django_db
 TRAINING = ("content.transcript", "ai.training.first_party")
@@ -61,18 +62,36 @@ def test_a_consent_is_taken_in_without_compiling_again(org, people, training):
     assert not allowed(before, ada)  # a decision still reading the old one sees what it saw
 
 
-def test_a_rule_a_membership_or_terms_change_compiles_again(org, people, sales, training):
+def test_a_membership_change_is_taken_in_without_compiling_again(org, people, sales, training):
+    governance.set_rule(organization=org, actor=SYSTEM, scope="group", group=sales, effect="deny", **training)
+    ada = people[0]
+    grant(org, ada, training)
+    before = compiled_policy(org)
+    assert not allowed(before, ada)  # Sales may not
+
+    accounts.update_account(account=ada, actor=SYSTEM, groups=[])
+    after = compiled_policy(org)
+
+    assert allowed(after, ada)
+    assert after.snapshot.group_rules is before.snapshot.group_rules and after._values is before._values
+    assert after.snapshot.account_groups.get(ada.pk) is None and before.snapshot.account_groups[ada.pk] == (sales.pk,)
+    assert not allowed(after, ada, timezone.now() - timedelta(minutes=1))  # still in Sales then
+
+
+def test_a_rule_a_terms_version_or_a_user_name_change_compiles_again(org, people, sales, training):
     first = compiled_policy(org)
     governance.set_rule(organization=org, actor=SYSTEM, scope="group", group=sales, effect="deny", **training)
     second = compiled_policy(org)
     assert second.snapshot is not first.snapshot
-    accounts.update_account(account=people[0], actor=SYSTEM, groups=[])
-    third = compiled_policy(org)
-    assert third.snapshot is not second.snapshot and allowed(third, people[0]) is False  # no consent yet
     governance.publish_terms(organization=org, actor=SYSTEM, version="v2", effective_at=timezone.now(),
                              text_sha256="2" * 64, requires_reconsent=True, covers=[(training["data_category"],
                                                                                       training["purpose"])])
-    assert compiled_policy(org).snapshot is not third.snapshot
+    third = compiled_policy(org)
+    assert third.snapshot.group_rules is not second.snapshot.group_rules
+    accounts.update_account(account=people[0], actor=SYSTEM, user_name="renamed@acme.test")
+    fourth = compiled_policy(org)
+    assert fourth.snapshot.group_rules is not third.snapshot.group_rules
+    assert fourth.account_ids["renamed@acme.test"] == people[0].pk
 
 
 def test_imported_consents_are_taken_in_together(org, people, training):
@@ -102,25 +121,37 @@ def test_changes_by_a_release_that_did_not_number_them_compile_again(org, people
 
 @pytest.mark.parametrize("seed", range(4))
 def test_catching_up_answers_what_compiling_from_scratch_answers(org, training, seed):
-    """Random histories of grants, revocations (some back-dated) and feature consents, with decisions
-    between them: the caught-up policy and a fresh compilation agree on every account, pair and instant."""
+    """Random histories of grants, revocations (some back-dated), feature consents and group moves,
+    with decisions between them: the caught-up policy and a fresh compilation agree on every
+    account, pair and instant."""
     rng = random.Random(seed)
-    people = [AccountFactory(organization=org) for _ in range(6)]
+    groups = [GroupFactory(organization=org) for _ in range(3)]
+    governance.set_rule(organization=org, actor=SYSTEM, scope="group", group=groups[0], effect="deny", **training)
+    governance.set_rule(organization=org, actor=SYSTEM, scope="group", group=groups[1], effect="allow",
+                        feature=catalog("meeting_summary", AIFeature))
+    people = [AccountFactory(organization=org, groups=rng.sample(groups, rng.randint(0, 2))) for _ in range(6)]
     summary = catalog("meeting_summary", AIFeature)
     now = timezone.now()
     for step in range(30):
         person = rng.choice(people)
-        target = {"feature": summary} if rng.random() < 0.2 else training
-        governance.record_consent(organization=org, actor=SYSTEM, account=person,
-                                  action=rng.choice(["grant", "grant", "revoke"]),
-                                  mechanism=rng.choice(["self_service", "admin_on_behalf"]),
-                                  occurred_at=now - timedelta(hours=rng.uniform(0, 48)), **target)
+        if rng.random() < 0.3:  # the IdP or an admin moves people between groups
+            if rng.random() < 0.5:
+                accounts.update_account(account=person, actor=SYSTEM, groups=rng.sample(groups, rng.randint(0, 2)))
+            else:
+                change_group_members(group=rng.choice(groups), actor=SYSTEM,
+                                     **{rng.choice(["add", "remove"]): [p.pk for p in rng.sample(people, 2)]})
+        else:
+            target = {"feature": summary} if rng.random() < 0.2 else training
+            governance.record_consent(organization=org, actor=SYSTEM, account=person,
+                                      action=rng.choice(["grant", "grant", "revoke"]),
+                                      mechanism=rng.choice(["self_service", "admin_on_behalf"]),
+                                      occurred_at=now - timedelta(hours=rng.uniform(0, 48)), **target)
         if rng.random() < 0.5:
             compiled_policy(org)  # the decision API asked in between: caught up now
     caught_up, fresh = compiled_policy(org), compile_policy(org)
-    assert caught_up.snapshot is not fresh.snapshot
+    assert caught_up.snapshot.group_rules is not fresh.snapshot.group_rules
     pairs = [(c, p) for c in fresh.snapshot.catalog.category_kinds for p in fresh.snapshot.catalog.purpose_keys]
-    for at in (now - timedelta(hours=h) for h in (0, 6, 24, 47)):
+    for at in [now - timedelta(hours=h) for h in (0, 6, 24, 47)] + [timezone.now()]:
         for person in people:
             for pair in pairs:
                 assert (caught_up.decide_account(person.pk, *pair, at)
