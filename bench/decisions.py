@@ -389,6 +389,25 @@ def bench_consent_catch_up(org, repeats: int):
     print(f"ratio_vs_baseline: {statistics.median(rebuild) / statistics.median(catch_up):,.0f}x")
 
 
+def bench_membership_catch_up(org, repeats: int):
+    """A person moved to another group (as an IdP's sync does), then the next decision: the compiled
+    policy reloads that person's memberships alone. Baseline: compiling the organization again."""
+    print(f"\n== the next decision after a group move: catching up ({repeats} moves) vs compiling again", flush=True)
+    forget_compiled_policies()
+    compiled_policy(org)
+    groups = list(org.groups.order_by("pk"))
+    people = list(Account.objects.filter(organization=org).order_by("?")[:repeats])
+    catch_up = []
+    for person in people:
+        destination = random.choice(groups)
+        accounts.update_account(account=person, actor=SYSTEM, groups=[destination])
+        started = time.perf_counter()
+        compiled = compiled_policy(org)
+        catch_up.append((time.perf_counter() - started) * 1000)
+        assert compiled.memberships.groups_at(person.pk, timezone.now()) == (destination.pk,)
+    print(f"membership_catch_up_ms_median: {statistics.median(catch_up):.1f}  max {max(catch_up):.1f}")
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--load":
         _, _, port, token, bodies, rate, seconds, out = sys.argv
@@ -427,6 +446,7 @@ def main():
           f"{TermsVersion.objects.filter(organization=org).count()} terms versions")
     compiled, requests = bench_in_process(org, args.decisions, args.baseline)
     bench_consent_catch_up(org, args.catch_up)
+    bench_membership_catch_up(org, args.catch_up)
     if args.in_process_only:
         print(f"\npeak_rss_mb: {rss_mb():.0f}")
         return
