@@ -81,9 +81,9 @@ class TestAppendOnly:
             AuditEvent.objects.filter(organization=chained, seq=5).delete()
         assert AuditEvent.objects.filter(organization=chained).count() == 5
 
+    @pytest.mark.services  # PostgreSQL: SQLite has no TRUNCATE (a DELETE without WHERE fires the DELETE trigger)
     def test_truncate_is_refused_on_every_append_only_table(self, chained):
-        if connection.vendor != "postgresql":
-            pytest.skip("SQLite has no TRUNCATE; a DELETE without WHERE fires the DELETE trigger")
+        assert connection.vendor == "postgresql"
         audit.write_digest(chained)
         tables = tables_refusing_update()
         assert tables >= {"audit_auditevent", "audit_auditdigest", "governance_consentevent"}
