@@ -234,6 +234,8 @@ class ExposureSeen(models.Model):
         constraints = [models.UniqueConstraint(
             fields=["organization", "day", "account_id", "data_category", "purpose", "destination", "verdict"],
             name="exposure_seen_unique")]
+        # the console reads the records inserted since it last looked (a worker inserts them in id order)
+        indexes = [models.Index(fields=["organization", "id"])]
 
 
 class WebhookEndpoint(models.Model):

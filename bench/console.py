@@ -29,20 +29,24 @@ the flows' audit events (this page never reads the chain; `audit_seq` is 0) and 
 payloads (one done FlowBatch per 10,000 flows, with its counts).
 
 Measured in this process through Django's test client signed in as an admin, each page after one
-warm-up request (the compiled policy is kept per process, as in a server; the first view compiles
-it and its time is printed too): the overview for 30 and 90 days, training uses and all uses, the
-flows page and the accounts page, median and max of --repeats requests and the queries of one. The
-baseline (--no-baseline skips it) is timed once per period and checked against the page's own
-figures. Other processes sharing the machine show in the load averages printed before and after.
+warm-up request (the compiled policy and the overview's counts, console.selectors.OverviewState,
+are kept per process, as in a server; the policy is compiled first, and the first view counts the
+rest, whose time and memory are printed too): the overview for 30 and 90 days, training uses and
+all uses, the flows page and the accounts page, median and max of --repeats requests and the
+queries of one. The baseline (--no-baseline skips it) is timed once per period and checked against
+the page's own figures. Other processes sharing the machine show in the load averages printed
+before and after.
 """
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import random
 import statistics
 import sys
 import time
+import tracemalloc
 from collections import Counter
 from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -71,7 +75,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from decisions import machine, rss_mb  # noqa: E402  (bench/decisions.py)
+from decisions import current_rss_mb, machine, rss_mb  # noqa: E402  (bench/decisions.py)
 
 from accounts import services as accounts  # noqa: E402
 from accounts.models import Account, AccountGroup, Group, Organization, PastMembership  # noqa: E402
@@ -425,6 +429,20 @@ def page_answers(org, days: int) -> tuple[dict, dict]:
     return figures, cells
 
 
+def state_mb(org) -> float:
+    """What the overview keeps of the organization, in MB of live objects (tracemalloc), counted anew
+    for both periods; the compiled policy is compiled already and not counted."""
+    selectors.forget_overview_states()
+    gc.collect()
+    tracemalloc.start()
+    for days in (30, 90):
+        selectors.overview(org, days=days, uses="all")
+    gc.collect()
+    size = tracemalloc.get_traced_memory()[0] / 2**20
+    tracemalloc.stop()
+    return size
+
+
 def profile(client, url: str) -> None:
     client.get(url)
     profiler = cProfile.Profile()
@@ -486,6 +504,7 @@ def main():
     if args.profile:
         profile(client, args.profile)
         return
+    rss = current_rss_mb()  # the rollup check compiled the policy
     print(f"\n== server time through the test client, {args.repeats} requests after one warm-up; "
           f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     overview = reverse("console:overview")
@@ -497,8 +516,9 @@ def main():
                 reverse("console:accounts"), reverse("console:accounts") + "?q=u0999"):
         measure_page(client, url, args.repeats)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    worst = max(medians.values())
-    print(f"overview_ms_median_worst: {worst:.1f}  (target < 300 ms)")
+    print(f"overview_ms_median_worst: {max(medians.values()):.1f}  (target < 300 ms)")
+    print(f"process RSS {rss:.0f} MB with the compiled policy, {current_rss_mb():.0f} MB with the overview's counts")
+    print(f"overview_state_mb: {state_mb(org):.0f}  (live objects, by tracemalloc)")
     if not args.no_baseline:
         for days in (30, 90):
             print(f"\n== baseline, {days} days: headline figures and exposure cells from the flow rows (ORM)",
