@@ -294,7 +294,7 @@ def _finish(report_id: int, document: dict, files: list[Rendered]) -> Report:
     audit.record(organization=report.organization, kind=EventKind.REPORT_GENERATED, actor=Actor(**report.requested_by),
                  payload={"report": report.pk, "schedule": report.schedule_id,
                           "period_start": report.period_start.isoformat(), "period_end": report.period_end.isoformat(),
-                          "files": {f.format: {"filename": f.filename, "size": f.size, "sha256": f.sha256}
+                          "files": {str(f.format): {"filename": f.filename, "size": f.size, "sha256": f.sha256}
                                     for f in stored},
                           "summary": report.summary})
     if report.schedule_id and report.delivered_at is None:
