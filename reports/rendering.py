@@ -1,6 +1,5 @@
 """A report's content rendered to its formats: JSON, CSV tables in a zip, a self-contained HTML file
 (and, in `reports.pdf`, a PDF). Pure functions of the content: no queries in here."""
-import csv
 import io
 import zipfile
 from datetime import date
@@ -10,6 +9,8 @@ import orjson
 import plotly.io as pio
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
+
+from config import spreadsheets
 
 from .charts import report_charts
 from .models import Format
@@ -34,19 +35,22 @@ def render_json(document: dict) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
-def _cell(value) -> str:
+def _cell(value):
+    """A value as one CSV cell: numbers stay numbers (the writer neutralizes text, not them)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return value
     if isinstance(value, (list, tuple)):
-        return ";".join(_cell(v) for v in value)
+        return ";".join(str(_cell(v)) for v in value)
     if isinstance(value, dict):
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     return str(value)
 
 
-def _rows(items: list[dict], columns: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+def _rows(items: list[dict], columns: list[str] | None = None) -> tuple[list[str], list[list]]:
     columns = columns or (list(items[0]) if items else [])
     return columns, [[_cell(item.get(column)) for column in columns] for item in items]
 
@@ -95,13 +99,14 @@ def tables(document: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
 
 
 def render_csv_zip(document: dict) -> bytes:
-    """The tables as CSV files (UTF-8, a header line each) in one zip, the same bytes for the same content."""
+    """The tables as CSV files (UTF-8, RFC 4180, a header line each) in one zip, the same bytes for the same
+    content. Every cell goes through `config.spreadsheets`: a name like `=HYPERLINK(…)` opens as text."""
     stamp = date.fromisoformat(document["period"]["end"]).timetuple()[:6]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, (header, rows) in tables(document).items():
             text = io.StringIO()
-            writer = csv.writer(text, lineterminator="\n")
+            writer = spreadsheets.Writer(text)
             writer.writerow(header)
             writer.writerows(rows)
             info = zipfile.ZipInfo(name, date_time=stamp)
