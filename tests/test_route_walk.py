@@ -51,6 +51,7 @@ class Route:
     owner_status: int | None = None  # a route that answers every caller the same way (catch-alls)
     session_only: bool = False  # its writes change only the caller's own session (readers may use them)
     writers_only: bool = False  # a console form for writers: readers are refused its page too
+    reads_only: bool = False  # its POST only computes an answer and saves nothing (readers may use it)
 
     def serves(self, method: str) -> bool:
         if method == "head":  # Django serves HEAD wherever GET is, except where a view lists its methods
@@ -74,7 +75,7 @@ RESOURCE = ("get", "put", "patch", "delete")
 ROUTES = {
     # REST API
     "v1:catalog": api(lambda o: "/api/v1/catalog/", ("get",)),
-    "v1:decisions": api(lambda o: "/api/v1/decisions/", ("post",)),
+    "v1:decisions": api(lambda o: "/api/v1/decisions/", ("post",), reads_only=True),
     "v1:exposure": api(lambda o: "/api/v1/exposure/", ("get",)),
     "v1:group-list": api(lambda o: "/api/v1/groups/", ("get", "post")),
     "v1:group-detail": api(lambda o: f"/api/v1/groups/{o['group'].pk}/", ("get", "put", "patch"), names_ours=True),
@@ -86,7 +87,7 @@ ROUTES = {
     "v1:policyrule-list": api(lambda o: "/api/v1/policy-rules/", ("get", "post")),
     "v1:policyrule-detail": api(lambda o: f"/api/v1/policy-rules/{o['rule'].pk}/", ("get", "patch", "delete"),
                                 names_ours=True),
-    "v1:policyrule-simulate": api(lambda o: "/api/v1/policy-rules/simulate/", ("post",)),
+    "v1:policyrule-simulate": api(lambda o: "/api/v1/policy-rules/simulate/", ("post",), reads_only=True),
     "v1:auditevent-list": api(lambda o: "/api/v1/audit-events/", ("get",)),
     "v1:auditevent-detail": api(lambda o: f"/api/v1/audit-events/{o['event'].seq}/", ("get",), names_ours=True),
     "v1:auditevent-verify": api(lambda o: "/api/v1/audit-events/verify/", ("get",)),
@@ -341,6 +342,8 @@ def test_readers_cannot_write(name, org, mine):
                 assert status in (401, 403), (method, path, status)
             elif not route.serves(method):  # the API checks the role before the method
                 assert status in ((403, 405) if method in WRITES else (405,)), (method, path, status)
+            elif route.reads_only and method in WRITES:  # a refusal here is about the body, not the role
+                assert status in (200, 400, 415), (method, path, status)
             elif route.writers_only or (method in WRITES and not route.session_only):
                 assert status == 403, (method, path, status)
             elif method in ("get", "head"):

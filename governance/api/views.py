@@ -5,6 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import reads_only
 from config.api import OrgAPIMixin, gc_paused
 
 from .. import services
@@ -75,6 +76,7 @@ class PolicyRuleViewSet(OrgAPIMixin, mixins.CreateModelMixin, mixins.UpdateModel
 
     @extend_schema(request=PolicyRuleSerializer, responses=SimulationSerializer)
     @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    @reads_only
     def simulate(self, request):
         """What-if: the accounts whose effective value would change if this rule were set. Nothing is saved."""
         serializer = PolicyRuleSerializer(data=request.data, context=self.get_serializer_context())
@@ -145,6 +147,7 @@ class DecisionView(OrgAPIMixin, APIView):
                                            resource_type_field_name=None),
         responses=PolymorphicProxySerializer("DecisionOutput", [DecisionSerializer, DecisionBatchResultSerializer],
                                              resource_type_field_name=None))
+    @reads_only
     def post(self, request):
         organization = self.organization
         compiled = compiled_policy(organization)

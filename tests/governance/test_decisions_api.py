@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from audit.models import OutboxEntry
-from governance.models import ConsentEvent, PolicyRuleVersion
+from governance.models import ConsentEvent, PolicyRule, PolicyRuleVersion
 
 from ..factories import AccountFactory, GroupFactory
 
@@ -259,16 +259,35 @@ class TestIsolation:
                             format="json")
         assert response.status_code == 400 and response.json()["errors"][0]["field"] == "group"
 
-    def test_auditors_cannot_consent_publish_or_simulate(self, auditor_session, org):
+    def test_auditors_cannot_consent_publish_or_set_a_rule(self, auditor_session, org):
         account = AccountFactory(organization=org)
         for path, body in (("/api/v1/consents/", {"account": account.user_name, "action": "grant",
                                                   "mechanism": "self_service", **TRANSCRIPT_TRAINING}),
                            ("/api/v1/terms-versions/", {"version": "x", "effective_at": timezone.now().isoformat(),
                                                         "text_sha256": "0" * 64}),
-                           ("/api/v1/policy-rules/simulate/", {"scope": "organization", "feature": "chat_compose",
-                                                               "effect": "allow"})):
+                           ("/api/v1/policy-rules/", {"scope": "organization", "feature": "chat_compose",
+                                                      "effect": "allow"})):
             assert auditor_session.post(path, body, format="json").status_code == 403, path
-        assert not ConsentEvent.objects.exists()
+        assert not ConsentEvent.objects.exists() and not PolicyRule.objects.exists()
+
+    def test_auditors_ask_for_decisions_and_what_ifs_which_save_nothing(self, auditor_session, org, sales, ada):
+        before = (org.policy_version, OutboxEntry.objects.count())
+
+        decision = auditor_session.post("/api/v1/decisions/", {"account": ada.user_name, **TRANSCRIPT_TRAINING},
+                                        format="json")
+        what_if = auditor_session.post("/api/v1/policy-rules/simulate/", {
+            "scope": "group", "group": sales.pk, "feature": "chat_compose", "effect": "allow"}, format="json")
+
+        assert decision.status_code == 200 and decision.json()["allowed"] is False
+        assert what_if.status_code == 200 and what_if.json()["accounts_changed"] == 1
+        assert not PolicyRule.objects.exists()
+        assert (Organization.objects.get(pk=org.pk).policy_version, OutboxEntry.objects.count()) == before
+
+    def test_an_auditors_bad_what_if_is_a_problem_naming_the_field(self, auditor_session, other_org):
+        foreign = GroupFactory(organization=other_org)
+        response = auditor_session.post("/api/v1/policy-rules/simulate/", {
+            "scope": "group", "group": foreign.pk, "feature": "chat_compose", "effect": "allow"}, format="json")
+        assert response.status_code == 400 and response.json()["errors"][0]["field"] == "group"
 
 
 def test_importing_consent_history_in_bulk_is_audited_and_decides(org, ada, bob):
