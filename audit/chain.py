@@ -36,6 +36,30 @@ def event_body(*, organization_id: int, seq: int, kind: str, occurred_at: dateti
     })
 
 
+class Unchainable(ValueError):
+    """An outbox row whose event the chain cannot hold as it stands."""
+
+
+# The widths of the event row's projection columns (audit.models.AuditEvent).
+KIND_MAX, ACTOR_KIND_MAX, ACTOR_NAME_MAX = 48, 16, 200
+
+
+def event_projection(*, kind, actor) -> tuple[str, str, str]:
+    """The (kind, actor_kind, actor_name) columns of an event row, or Unchainable if they can't be written."""
+    if not isinstance(kind, str) or not 0 < len(kind) <= KIND_MAX:
+        raise Unchainable(f"kind must be a string of 1 to {KIND_MAX} characters")
+    if not isinstance(actor, Mapping):
+        raise Unchainable("actor must be an object")
+    actor_kind, actor_name = actor.get("kind", ""), actor.get("name", "")
+    if not isinstance(actor_kind, str) or len(actor_kind) > ACTOR_KIND_MAX:
+        raise Unchainable(f"actor.kind must be a string of at most {ACTOR_KIND_MAX} characters")
+    if not isinstance(actor_name, str) or len(actor_name) > ACTOR_NAME_MAX:
+        raise Unchainable(f"actor.name must be a string of at most {ACTOR_NAME_MAX} characters")
+    if "\x00" in kind + actor_kind + actor_name:
+        raise Unchainable("kind and actor hold no NUL character")
+    return kind, actor_kind, actor_name
+
+
 def link_hash(prev_hash: str, body: str) -> str:
     """hash = hex(SHA-256(prev_hash as ASCII hex || body as UTF-8))."""
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()

@@ -30,6 +30,7 @@ from .models import (AuditEvent, ChainHead, EventKind, ExposureRollup, ExposureS
 MAX_FLOWS = 10_000
 MAX_ACCOUNTS_PER_FLOW = 1_000
 FLOW_FIELDS = {"flow_id", "accounts", "data_category", "purpose", "destination", "occurred_at", "volume"}
+USER_NAME_MAX = 254
 CLOCK_SKEW = timedelta(minutes=5)  # reporters' clocks run a little ahead; beyond this a flow is refused
 
 
@@ -41,6 +42,11 @@ def _instant(value) -> datetime | None:
         return instant.astimezone(dt_timezone.utc) if instant.tzinfo else instant
     except (ValueError, OverflowError):
         return None
+
+
+def _text(value, max_length: int) -> bool:
+    """A non-empty string a text column can hold (PostgreSQL refuses NUL)."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value
 
 
 def validate_flows(data, *, catalog, resolve_accounts) -> list[list]:
@@ -66,16 +72,19 @@ def validate_flows(data, *, catalog, resolve_accounts) -> list[list]:
         for key in item.keys() - FLOW_FIELDS:
             errors[f"{where}.{key}"] = ["Unknown field."]
         flow_id = item.get("flow_id")
-        if not isinstance(flow_id, str) or not 0 < len(flow_id) <= 200:
-            errors[f"{where}.flow_id"] = ["Must be a string of 1 to 200 characters."]
+        if not _text(flow_id, 200):
+            errors[f"{where}.flow_id"] = ["Must be a string of 1 to 200 characters, without NUL."]
         elif flow_id in seen_ids:
             errors[f"{where}.flow_id"] = ["Repeated within the batch."]
         else:
             seen_ids.add(flow_id)
         accounts = item.get("accounts")
         if (not isinstance(accounts, list) or not 0 < len(accounts) <= MAX_ACCOUNTS_PER_FLOW
-                or not all(isinstance(name, str) and name for name in accounts)):
+                or not all(_text(name, USER_NAME_MAX) for name in accounts)):
             errors[f"{where}.accounts"] = [f"Must be a list of 1 to {MAX_ACCOUNTS_PER_FLOW} user_names."]
+            accounts = []
+        elif len(set(accounts)) != len(accounts):
+            errors[f"{where}.accounts"] = ["Names an account more than once."]
             accounts = []
         names.update(accounts)
         for field, known in (("data_category", categories), ("purpose", purposes)):
@@ -83,8 +92,8 @@ def validate_flows(data, *, catalog, resolve_accounts) -> list[list]:
             if not isinstance(value, str) or value not in known:
                 errors[f"{where}.{field}"] = [f"Unknown {field.replace('_', ' ')} key."]
         destination = item.get("destination")
-        if not isinstance(destination, str) or not 0 < len(destination) <= 200:
-            errors[f"{where}.destination"] = ["Must be a string of 1 to 200 characters."]
+        if not _text(destination, 200):
+            errors[f"{where}.destination"] = ["Must be a string of 1 to 200 characters, without NUL."]
         occurred = _instant(item.get("occurred_at"))
         if occurred is None or occurred.tzinfo is None:
             errors[f"{where}.occurred_at"] = ["Must be an ISO 8601 date-time with a time zone."]
@@ -142,9 +151,13 @@ def process_batch(batch_id: int) -> dict:
         existing = set(TelemetryFlow.objects.filter(organization=organization, flow_id__in=[f[0] for f in flows])
                        .values_list("flow_id", flat=True))
         fresh = [f for f in flows if f[0] not in existing]
+        head = ChainHead.objects.select_for_update().get(organization=organization)
+        if head.stalled:
+            # The chain is stopped at an outbox row it cannot chain: appending flows past it would put
+            # them ahead of changes made before them. The batch waits, stored; the sweep brings it back.
+            return {"waiting": f"the audit chain is stalled at outbox row {head.stalled_outbox_id}"}
         compiled = compiled_policy(organization)
         judged = _judge(organization, compiled, fresh)
-        head = ChainHead.objects.select_for_update().get(organization=organization)
         counts = _write(organization, batch, judged, head, compiled.memberships)
         counts["duplicate"] = len(flows) - len(fresh)
         FlowBatch.objects.filter(pk=batch.pk).update(status=FlowBatch.Status.DONE, processed_at=timezone.now(),

@@ -6,6 +6,7 @@ from .chain import GENESIS_HASH
 
 class EventKind(models.TextChoices):
     ORGANIZATION_CREATED = "organization.created"
+    ORGANIZATION_CHANGED = "organization.changed"
     POLICY_CHANGED = "policy.changed"
     GROUP_CREATED = "group.created"
     GROUP_CHANGED = "group.changed"
@@ -45,13 +46,46 @@ class OutboxEntry(models.Model):
 
 
 class ChainHead(models.Model):
-    """The last link of an organization's chain. Its row lock makes one writer at a time per organization."""
+    """The last link of an organization's chain. Its row lock makes one writer at a time per organization.
+
+    When the oldest pending outbox row cannot be chained, the chain stops there (skipping it would
+    reorder the evidence) and the `stalled_*` columns say which row, since when and why, until an
+    operator repairs the row (docs/operations.md) or a deploy makes it chainable.
+    """
 
     organization = models.OneToOneField("accounts.Organization", on_delete=models.PROTECT, primary_key=True,
                                         related_name="+")
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
     updated_at = models.DateTimeField(auto_now=True)
+    stalled_outbox_id = models.BigIntegerField(null=True, blank=True,
+                                               help_text="The pending outbox row the chain cannot get past.")
+    stalled_since = models.DateTimeField(null=True, blank=True)
+    stall_error = models.TextField(blank=True)
+
+    @property
+    def stalled(self) -> bool:
+        return self.stalled_outbox_id is not None
+
+
+class OutboxRepair(models.Model):
+    """An outbox row that could not be chained, as it was, before an operator replaced its payload.
+
+    The chained event of a repaired row carries a stand-in payload naming this record and the
+    SHA-256 of the original text kept here, so nothing is lost and the repair is itself evidence.
+    Never updated, never deleted.
+    """
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    outbox_id = models.BigIntegerField(unique=True)
+    kind = models.CharField(max_length=48)
+    original_actor = models.TextField(help_text="The actor column as the database held it (JSON text).")
+    original_payload = models.TextField(help_text="The payload column as the database held it (JSON text).")
+    original_sha256 = models.CharField(max_length=64)
+    error = models.TextField()
+    reason = models.TextField()
+    repaired_by = models.CharField(max_length=200)
+    repaired_at = models.DateTimeField()
 
 
 class AuditEvent(models.Model):

@@ -4,6 +4,7 @@ The database, not the broker, holds pending work (the outbox, stored flow batche
 deliveries), and beat's sweep re-drives what waits too long; so the backlog read here is the
 truth about lag whatever happened to Redis or the workers.
 """
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,6 +13,36 @@ from django.db.models import Count, Min, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from .models import AuditDigest, AuditEvent, ChainHead, FlowBatch, OutboxEntry, WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StalledChain:
+    """An organization whose chain stops at an outbox row it cannot chain (docs/operations.md)."""
+    organization_id: int
+    organization_slug: str
+    next_seq: int  # the seq the row would take
+    outbox_id: int
+    since: datetime | None
+    error: str
+    pending: int  # outbox rows waiting behind it, itself included
+
+    def as_dict(self) -> dict:
+        return {"organization": self.organization_slug, "organization_id": self.organization_id,
+                "seq": self.next_seq, "outbox_id": self.outbox_id,
+                "since": self.since.isoformat() if self.since else None, "error": self.error,
+                "pending": self.pending}
+
+
+def stalled_chains() -> list[StalledChain]:
+    heads = (ChainHead.objects.filter(stalled_outbox_id__isnull=False).order_by("organization_id")
+             .values_list("organization_id", "organization__slug", "seq", "stalled_outbox_id", "stalled_since",
+                          "stall_error"))
+    pending = dict(OutboxEntry.objects.filter(organization_id__in=[head[0] for head in heads])
+                   .values_list("organization_id").annotate(n=Count("id")).values_list("organization_id", "n"))
+    return [StalledChain(org_id, slug, seq + 1, outbox_id, since, error, pending.get(org_id, 0))
+            for org_id, slug, seq, outbox_id, since, error in heads]
 
 
 @dataclass(frozen=True)
@@ -23,6 +54,17 @@ class Backlog:
 
     def age(self, now: datetime) -> timedelta | None:
         return None if self.oldest is None else now - self.oldest
+
+
+def log_stalled_chains() -> list[int]:
+    """One ERROR line per stalled chain; the sweep calls it every round so a stall is never quiet."""
+    stalled = stalled_chains()
+    for chain in stalled:
+        log.error("audit chain of organization %s stalled at seq %s since %s: outbox row %s cannot be chained "
+                  "(%s change(s) waiting): %s. Repair: manage.py repair_outbox_entry (docs/operations.md)",
+                  chain.organization_slug, chain.next_seq, chain.since.isoformat() if chain.since else "?",
+                  chain.outbox_id, chain.pending, chain.error)
+    return [chain.organization_id for chain in stalled]
 
 
 def backlog() -> list[Backlog]:

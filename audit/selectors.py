@@ -4,14 +4,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from django.db import connection, transaction
-from django.db.models import Max, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Group
 from config.db import stream_rows
 
 from .chain import Verification, verify_links
-from .models import AuditDigest, AuditEvent, ChainHead, ExposureRollup, SigningKey, Verdict
+from .models import AuditDigest, AuditEvent, ChainHead, ExposureRollup, OutboxEntry, SigningKey, Verdict
 from .verification import DIGESTS_FILE, EVENTS_FILE, KEYS_FILE, verify_digests
 
 STREAM_CHUNK = 10_000
@@ -27,6 +27,26 @@ def latest_digest(organization) -> AuditDigest | None:
 
 def public_keys() -> dict[str, str]:
     return dict(SigningKey.objects.values_list("fingerprint", "public_key_pem"))
+
+
+def pipeline_state(organization) -> dict:
+    """What of the organization's changes is not in the chain yet, and whether the chain is stalled.
+
+    `valid` says the chain holds what it holds; this says what it does not hold yet. A stalled chain
+    waits on an outbox row it cannot chain (docs/operations.md).
+    """
+    pending = OutboxEntry.objects.filter(organization=organization).aggregate(n=Count("id"), oldest=Min("occurred_at"))
+    return {"pending": pending["n"], "oldest_pending_at": pending["oldest"], "stalled": chain_stall(organization)}
+
+
+def chain_stall(organization) -> dict | None:
+    """Where the organization's chain is stopped, or None: the seq it waits at, the outbox row, since when, why."""
+    head = (ChainHead.objects.filter(organization=organization, stalled_outbox_id__isnull=False)
+            .values("seq", "stalled_outbox_id", "stalled_since", "stall_error").first())
+    if head is None:
+        return None
+    return {"seq": head["seq"] + 1, "outbox_id": head["stalled_outbox_id"], "since": head["stalled_since"],
+            "error": head["stall_error"]}
 
 
 def verify_chain(organization) -> Verification:

@@ -1,17 +1,22 @@
 """The audit trail's writes: record a change (every app), chain the outbox, sign digests."""
+import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
+import orjson
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from config.db import copy_rows
+from config.jsonvalue import CHAIN_LIMITS, JSONValueError, check_json_value
 
 from . import chain, signing
 from .actors import Actor
-from .models import AuditDigest, AuditEvent, ChainHead, EventKind, OutboxEntry, SigningKey, WebhookEndpoint
+from .models import (AuditDigest, AuditEvent, ChainHead, EventKind, OutboxEntry, OutboxRepair, SigningKey,
+                     WebhookEndpoint)
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +50,28 @@ def _drain_after_commit(organization_id: int) -> None:
     transaction.on_commit(enqueue, robust=True)
 
 
+class UnchainableChange(DjangoValidationError):
+    """A change whose audit record the chain could not hold: refused before its transaction commits."""
+
+
+def _chainable(kind: str, actor: dict, payload) -> None:
+    """Refuse, inside the change's transaction, what the drain could not chain later (docs/operations.md)."""
+    try:
+        check_json_value(payload, CHAIN_LIMITS)
+        check_json_value(actor, CHAIN_LIMITS)
+        chain.event_projection(kind=kind, actor=actor)
+    except (JSONValueError, chain.Unchainable) as exc:
+        raise UnchainableChange(f"This change cannot be recorded in the audit trail: {exc}") from None
+
+
 def record(*, organization, kind: str, actor: Actor, payload: dict, subject_account=None,
            occurred_at=None) -> OutboxEntry:
     """Record one change. Call it inside the transaction that makes the change."""
     _require_transaction()
+    actor_dict = actor.as_dict()
+    _chainable(kind, actor_dict, payload)
     entry = OutboxEntry.objects.create(
-        organization=organization, kind=kind, actor=actor.as_dict(), subject_account=subject_account,
+        organization=organization, kind=kind, actor=actor_dict, subject_account=subject_account,
         payload=payload, occurred_at=occurred_at or timezone.now(),
     )
     _drain_after_commit(organization.pk)
@@ -62,8 +83,12 @@ def record_many(*, organization, kind: str, actor: Actor, entries: Iterable[tupl
     """Record a bulk change: one outbox row per (subject_account, payload), in one INSERT."""
     _require_transaction()
     when = occurred_at or timezone.now()
-    rows = [OutboxEntry(organization=organization, kind=kind, actor=actor.as_dict(), subject_account=account,
-                        payload=payload, occurred_at=when) for account, payload in entries]
+    actor_dict = actor.as_dict()
+    rows = []
+    for account, payload in entries:
+        _chainable(kind, actor_dict, payload)
+        rows.append(OutboxEntry(organization=organization, kind=kind, actor=actor_dict, subject_account=account,
+                                payload=payload, occurred_at=when))
     OutboxEntry.objects.bulk_create(rows, batch_size=1000)
     if rows:
         _drain_after_commit(organization.pk)
@@ -76,34 +101,160 @@ def drain_outbox(organization_id: int, *, batch_size: int | None = None) -> int:
     Each batch is one transaction holding the chain head's row lock: the events are appended
     and their outbox rows deleted together, so a worker killed halfway leaves either the whole
     batch chained or none of it, and a concurrent drainer of the same organization waits.
+
+    A row that cannot be chained stops the chain just before it: the rows ahead of it are
+    chained, it and everything after it wait, and the head records the stall (`ChainHead.stalled_*`)
+    so that pipeline_status, the verify answer and the console say so. Skipping it would reorder
+    the evidence. The next drain tries the row again, so a repaired row (or a fixed release)
+    resumes the chain by itself.
     """
-    batch_size = batch_size or settings.AUDIT_DRAIN_BATCH
+    size = batch_size or settings.AUDIT_DRAIN_BATCH
     ChainHead.objects.get_or_create(organization_id=organization_id)
     total = 0
     while True:
-        with transaction.atomic():
-            head = ChainHead.objects.select_for_update().get(organization_id=organization_id)
-            entries = list(OutboxEntry.objects.filter(organization_id=organization_id).order_by("id")[:batch_size])
-            if not entries:
-                return total
-            events, recorded_at = [], timezone.now()
-            seq, prev = head.seq, head.hash
-            for entry in entries:
-                seq += 1
-                body = chain.event_body(organization_id=organization_id, seq=seq, kind=entry.kind,
+        try:
+            chained, more = _drain_batch(organization_id, size)
+        except (OperationalError, InterfaceError):
+            raise  # the database itself is in trouble: the task retries, nothing is stalled
+        except DatabaseError as exc:
+            if size > 1:
+                size = 1  # the database refused a value no check foresaw: find its row, one at a time
+                continue
+            _stall_at_oldest(organization_id, f"{type(exc).__name__}: {exc}".strip())
+            return total
+        total += chained
+        if not more:
+            return total
+
+
+def _drain_batch(organization_id: int, batch_size: int) -> tuple[int, bool]:
+    """Chain up to batch_size pending rows in one transaction; returns (chained, whether to go on)."""
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update().get(organization_id=organization_id)
+        entries = list(OutboxEntry.objects.filter(organization_id=organization_id).order_by("id")[:batch_size])
+        if not entries:
+            if head.stalled:
+                _clear_stall(head)
+            return 0, False
+        events, recorded_at = [], timezone.now()
+        seq, prev = head.seq, head.hash
+        stall = None
+        for entry in entries:
+            try:
+                body = chain.event_body(organization_id=organization_id, seq=seq + 1, kind=entry.kind,
                                         occurred_at=entry.occurred_at, recorded_at=recorded_at, actor=entry.actor,
                                         subject_account=entry.subject_account_id, payload=entry.payload)
-                digest = chain.link_hash(prev, body)
-                events.append((organization_id, seq, entry.kind, entry.occurred_at, recorded_at,
-                               entry.actor.get("kind", ""), entry.actor.get("name", ""), entry.subject_account_id,
-                               entry.pk, body, prev, digest))
-                prev = digest
+                projection = chain.event_projection(kind=entry.kind, actor=entry.actor)
+            except (chain.Unchainable, orjson.JSONEncodeError, TypeError, ValueError) as exc:
+                stall = (entry, f"{type(exc).__name__}: {exc}")
+                break
+            seq += 1
+            digest = chain.link_hash(prev, body)
+            events.append((organization_id, seq, projection[0], entry.occurred_at, recorded_at, projection[1],
+                           projection[2], entry.subject_account_id, entry.pk, body, prev, digest))
+            prev = digest
+        if events:
             copy_rows(AuditEvent, EVENT_COLUMNS, events)
-            OutboxEntry.objects.filter(pk__in=[entry.pk for entry in entries]).delete()
+            OutboxEntry.objects.filter(pk__in=[event[8] for event in events]).delete()
             ChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev, updated_at=recorded_at)
-        total += len(entries)
-        if len(entries) < batch_size:
-            return total
+        if stall:
+            _record_stall(head, *stall)
+            return len(events), False
+        if head.stalled:
+            _clear_stall(head)
+    return len(events), len(entries) == batch_size
+
+
+def _stall_at_oldest(organization_id: int, error: str) -> None:
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update().get(organization_id=organization_id)
+        entry = OutboxEntry.objects.filter(organization_id=organization_id).order_by("id").first()
+        if entry is not None:
+            _record_stall(head, entry, error)
+
+
+def _record_stall(head: ChainHead, entry: OutboxEntry, error: str) -> None:
+    """Mark the chain stopped at this row. Logged the first time; the sweep logs it again each round."""
+    first = head.stalled_outbox_id != entry.pk
+    ChainHead.objects.filter(pk=head.pk).update(
+        stalled_outbox_id=entry.pk, stall_error=error[:2000],
+        stalled_since=timezone.now() if first or head.stalled_since is None else head.stalled_since)
+    if first:
+        log.error("audit chain of organization %s stalled at seq %s: outbox row %s (%s) cannot be chained: %s",
+                  head.organization_id, head.seq + 1, entry.pk, entry.kind, error)
+
+
+def _clear_stall(head: ChainHead) -> None:
+    ChainHead.objects.filter(pk=head.pk).update(stalled_outbox_id=None, stalled_since=None, stall_error="")
+    log.warning("audit chain of organization %s resumed past outbox row %s", head.organization_id,
+                head.stalled_outbox_id)
+
+
+class NothingToRepair(ValueError):
+    """The named outbox row is not one the chain is stopped at."""
+
+
+def repair_outbox_entry(*, organization_id: int, outbox_id: int, reason: str, repaired_by: str) -> OutboxRepair:
+    """Let a stalled chain go on past a row it cannot chain, without editing the chain (docs/operations.md).
+
+    The row keeps its place, kind, instant and subject; its payload (and an actor the chain could
+    not hold) is replaced by a stand-in that names the repair, why and by whom, and the SHA-256 of
+    the original text, which an append-only OutboxRepair row keeps. The next drain chains it.
+    """
+    for text, name in ((reason, "reason"), (repaired_by, "repaired_by")):
+        if not text.strip() or "\x00" in text or len(text) > 2000:
+            raise ValueError(f"{name} must be 1 to 2,000 characters without NUL")
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update().get(organization_id=organization_id)
+        entry = OutboxEntry.objects.filter(organization_id=organization_id, pk=outbox_id).first()
+        oldest = OutboxEntry.objects.filter(organization_id=organization_id).order_by("id").values_list(
+            "pk", flat=True).first()
+        if entry is None or entry.pk != oldest:
+            raise NothingToRepair(f"outbox row {outbox_id} is not the oldest pending row of organization "
+                                  f"{organization_id} (that is {oldest})")
+        error = head.stall_error if head.stalled_outbox_id == entry.pk else _unchainable_reason(entry)
+        if not error:
+            raise NothingToRepair(f"outbox row {outbox_id} can be chained as it is; nothing to repair")
+        actor_text, payload_text = _stored_json_text(entry.pk)
+        now = timezone.now()
+        repair = OutboxRepair.objects.create(
+            organization_id=organization_id, outbox_id=entry.pk, kind=entry.kind, original_actor=actor_text,
+            original_payload=payload_text, original_sha256=hashlib.sha256(payload_text.encode()).hexdigest(),
+            error=error.replace("\x00", "\\u0000"), reason=reason, repaired_by=repaired_by, repaired_at=now)
+        try:
+            chain.event_projection(kind=entry.kind, actor=entry.actor)
+            actor = entry.actor
+            check_json_value(actor, CHAIN_LIMITS)
+        except (chain.Unchainable, JSONValueError):
+            actor = {"kind": "system", "id": None, "name": "unchainable actor (repaired)"}
+        OutboxEntry.objects.filter(pk=entry.pk).update(actor=actor, payload={"repaired": {
+            "repair": repair.pk, "original_sha256": repair.original_sha256,
+            "original_bytes": len(payload_text.encode()), "error": repair.error[:500], "reason": reason,
+            "repaired_by": repaired_by, "repaired_at": chain.iso(now)}})
+    return repair
+
+
+def _unchainable_reason(entry: OutboxEntry) -> str:
+    try:
+        _chainable(entry.kind, entry.actor, entry.payload)
+        chain.event_body(organization_id=entry.organization_id, seq=1, kind=entry.kind, occurred_at=entry.occurred_at,
+                         recorded_at=entry.occurred_at, actor=entry.actor, subject_account=entry.subject_account_id,
+                         payload=entry.payload)
+    except UnchainableChange as exc:
+        return "; ".join(exc.messages)
+    except (TypeError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def _stored_json_text(outbox_id: int) -> tuple[str, str]:
+    """The actor and payload columns as the database holds them: text, whatever the JSON inside."""
+    table = OutboxEntry._meta.db_table
+    cast = "::text" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT actor{cast}, payload{cast} FROM {table} WHERE id = %s", [outbox_id])
+        actor, payload = cursor.fetchone()
+    return str(actor), str(payload)
 
 
 def organizations_with_stale_outbox(older_than: timedelta) -> list[int]:

@@ -7,7 +7,7 @@ from django.db import InterfaceError, OperationalError
 
 from accounts.models import Organization
 
-from . import flows, services, webhooks
+from . import flows, operations, services, webhooks
 
 RETRY = {"acks_late": True, "reject_on_worker_lost": True, "autoretry_for": (OperationalError, InterfaceError),
          "retry_backoff": True, "retry_backoff_max": 60, "max_retries": None}
@@ -52,13 +52,15 @@ def deliver_webhook(self, delivery_id: int) -> bool:
 def sweep() -> dict[str, list[int]]:
     """Re-drive the work the database holds but no task carries any more: a task lost with Redis,
     one enqueued while the broker was down, or one a SIGKILLed worker held (Redis would only hand
-    it back after its visibility timeout). Every task it enqueues is safe to run twice."""
+    it back after its visibility timeout). Every task it enqueues is safe to run twice. A chain
+    stalled on a row it cannot chain is logged at ERROR every round, so it is never quiet."""
     def redrive(ids, task):
         for item_id in ids:
             task.delay(item_id)
         return ids
 
     return {
+        "stalled_chains": operations.log_stalled_chains(),
         "outbox": redrive(services.organizations_with_stale_outbox(
             timedelta(seconds=settings.AUDIT_SWEEP_AFTER_SECONDS)), drain_outbox),
         "flow_batches": redrive(flows.stale_batches(

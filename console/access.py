@@ -12,6 +12,7 @@ from django.shortcuts import render
 
 from accounts.authentication import ConsoleSessionAuthentication, membership_for_session
 from accounts.models import Membership
+from audit import selectors as audit_selectors
 
 
 def console_view(view):
@@ -54,5 +55,7 @@ def page_context(request, section: str, **context) -> dict:
         "memberships": Membership.objects.filter(user=request.user).select_related("organization")
         .order_by("organization__name"),
         "section": section,
+        # Owners and admins see a stalled audit chain on every page: someone must repair it.
+        "chain_stall": audit_selectors.chain_stall(membership.organization) if membership.can_write else None,
         **context,
     }

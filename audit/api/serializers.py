@@ -39,6 +39,13 @@ class AuditDigestSerializer(serializers.ModelSerializer):
                   "key_fingerprint", "previous_signature", "signature", "body"]
 
 
+class StallSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(help_text="The seq the change would take.")
+    outbox_id = serializers.IntegerField()
+    since = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField()
+
+
 class VerificationSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     events_checked = serializers.IntegerField()
@@ -46,4 +53,7 @@ class VerificationSerializer(serializers.Serializer):
     problem = serializers.CharField()
     head_seq = serializers.IntegerField()
     head_hash = serializers.CharField()
+    pending = serializers.IntegerField(help_text="Changes recorded but not chained yet.")
+    oldest_pending_at = serializers.DateTimeField(allow_null=True, help_text="When the oldest of them happened.")
+    stalled = StallSerializer(allow_null=True, help_text="Set when the chain stops at a change it cannot chain.")
     latest_digest = AuditDigestSerializer(allow_null=True)
