@@ -1,15 +1,15 @@
 """Violation webhooks: a signed POST per judged batch with violations, retried with backoff."""
 import hashlib
 import hmac
+import http.client
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 import orjson
 from django.db import transaction
 from django.utils import timezone
 
+from . import outbound
 from .models import TelemetryFlow, Verdict, WebhookDelivery, WebhookEndpoint
 
 TIMEOUT_SECONDS = 10
@@ -50,29 +50,38 @@ class DeliveryFailed(Exception):
 
 
 def deliver(delivery_id: int) -> bool:
-    """POST one delivery. Returns True once delivered (also when it already was); raises DeliveryFailed."""
+    """POST one delivery to an address its endpoint's host was just checked to resolve to (see outbound).
+    Returns True once delivered (also when it already was) and False when the endpoint is refused: that
+    delivery is recorded as failed and nothing is sent. Raises DeliveryFailed for what a retry may cure."""
     delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
     if delivery is None or delivery.status == WebhookDelivery.Status.DELIVERED:
         return True
     body = delivery.body.encode()
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(delivery.endpoint.url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "X-Webhook-Timestamp": timestamp,
-        "X-Webhook-Delivery": str(delivery.pk),
-        "X-Signature-256": "sha256=" + signature(delivery.endpoint.secret, timestamp, body)})
+    headers = {"Content-Type": "application/json", "X-Webhook-Timestamp": timestamp,
+               "X-Webhook-Delivery": str(delivery.pk),
+               "X-Signature-256": "sha256=" + signature(delivery.endpoint.secret, timestamp, body)}
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            ok = 200 <= response.status < 300
-            error = "" if ok else f"HTTP {response.status}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        ok, error = False, str(exc)[:500]
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        attempts=delivery.attempts + 1, last_error=error,
-        status=WebhookDelivery.Status.DELIVERED if ok else WebhookDelivery.Status.PENDING,
-        delivered_at=timezone.now() if ok else None)
+        status = outbound.post(outbound.check(delivery.endpoint.url), body, headers, timeout=TIMEOUT_SECONDS)
+        ok = 200 <= status < 300
+        error = "" if ok else f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
+    except outbound.UnresolvedHost as exc:
+        ok, error = False, str(exc)
+    except outbound.RefusedTarget as exc:
+        _record(delivery, WebhookDelivery.Status.FAILED, f"Refused, nothing sent: {exc}")
+        return False
+    except (OSError, http.client.HTTPException) as exc:
+        ok, error = False, (str(exc) or type(exc).__name__)[:500]
+    _record(delivery, WebhookDelivery.Status.DELIVERED if ok else WebhookDelivery.Status.PENDING, error)
     if not ok:
         raise DeliveryFailed(error)
     return True
+
+
+def _record(delivery: WebhookDelivery, status: str, error: str) -> None:
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        attempts=delivery.attempts + 1, last_error=error, status=status,
+        delivered_at=timezone.now() if status == WebhookDelivery.Status.DELIVERED else None)
 
 
 def stale_deliveries() -> list[int]:

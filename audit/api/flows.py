@@ -10,7 +10,7 @@ from config.filters import UTCDateTimeFilter
 from config.api import OrgAPIMixin, StrictModelSerializer, gc_paused
 from governance.selectors import compiled_policy, known_accounts
 
-from .. import flows, selectors, services
+from .. import flows, outbound, selectors, services
 from ..models import FlowBatch, TelemetryFlow, WebhookEndpoint
 
 
@@ -117,6 +117,10 @@ class ExposureView(OrgAPIMixin, APIView):
 
 
 class WebhookEndpointSerializer(StrictModelSerializer):
+    # not a URLField: its validator refuses the single-label names on-premise receivers have
+    url = serializers.CharField(max_length=500, help_text=(
+        f"http(s) URL of a public host (HTTPS only in production), port {outbound.PORTS}, no user:password@; "
+        "every address the host resolves to must be public unless the host is in WEBHOOK_ALLOWED_HOSTS."))
     secret = serializers.CharField(write_only=True, min_length=16, max_length=128)
 
     class Meta:
@@ -125,9 +129,16 @@ class WebhookEndpointSerializer(StrictModelSerializer):
         read_only_fields = ["created_at"]
 
     def validate_url(self, value):
-        if not value.startswith(("https://", "http://")):
-            raise serializers.ValidationError("Must be an http(s) URL.")
+        try:
+            outbound.check(value)
+        except outbound.RefusedTarget as exc:
+            raise serializers.ValidationError(str(exc)) from exc
         return value
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["url"] = outbound.without_credentials(data["url"])
+        return data
 
 
 class WebhookEndpointViewSet(OrgAPIMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,

@@ -1,5 +1,6 @@
 """Reported flows: validated whole, judged as of when they happened, chained, rolled up, never twice."""
 import json
+import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -172,7 +173,8 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_new_violations_are_posted_to_the_webhook_signed(api, org, people):
+def test_new_violations_are_posted_to_the_webhook_signed(api, org, people, settings):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]  # the test receiver is on loopback
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -194,8 +196,13 @@ def test_new_violations_are_posted_to_the_webhook_signed(api, org, people):
 
 
 def test_an_unreachable_webhook_is_kept_for_retry(api, org, people, settings):
-    api.post("/api/v1/webhooks/", {"url": "http://127.0.0.1:9/nothing-listens", "secret": "x" * 16},
-             format="json")
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    created = api.post("/api/v1/webhooks/", {"url": f"http://127.0.0.1:{port}/nothing-listens", "secret": "x" * 16},
+                       format="json")
+    assert created.status_code == 201
     from audit.webhooks import DeliveryFailed, deliver
     post(api, flow("v1", [people[0]]))  # the first attempt fails; a worker retries it with backoff
     delivery = WebhookDelivery.objects.get()

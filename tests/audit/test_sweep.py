@@ -43,6 +43,7 @@ def test_the_sweep_chains_outbox_rows_and_judges_batches_whose_tasks_were_lost(o
             catalog=compiled.snapshot.catalog, resolve_accounts=lambda names: {account.user_name: account.pk}))
     server = HTTPServer(("127.0.0.1", 0), Accept)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]  # the test receiver is on loopback
     endpoint = WebhookEndpoint.objects.create(organization=org, url=f"http://127.0.0.1:{server.server_port}/",
                                               secret="s" * 16)
     stale = WebhookDelivery.objects.create(endpoint=endpoint, body="{}")
