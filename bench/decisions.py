@@ -131,8 +131,7 @@ def orm_switch(org, account_id: int, at, **target) -> tuple[str, bool]:
                 .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
                 .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at)).select_related("rule"))
     effect, decided = "deny", False
-    if "data_category" in target and target["data_category"].kind == "service_generated" \
-            and target["purpose"].key == "service.provision":
+    if "purpose" in target and target["purpose"].key == "service.provision":
         effect = "allow"
     org_rule = versions.filter(rule__scope="organization").first()
     if org_rule:

@@ -40,6 +40,9 @@ RECONSENT_AT = 0.57  # how far into the period the re-consent terms take effect
 DAILY_FLOWS = [
     ("telemetry.usage", "service.provision", "vendor.service", 26, None, (1, 4), (20, 60)),
     ("telemetry.device", "service.provision", "vendor.service", 10, None, (1, 3), (5, 20)),
+    # meetings run on their audio and video: the service itself, allowed by the catalog default
+    ("content.audio", "service.provision", "vendor.service", 20, None, (2, 6), (40, 120)),
+    ("content.video", "service.provision", "vendor.service", 12, None, (2, 6), (60, 200)),
     ("telemetry.diagnostics", "service.improvement", "vendor.analytics", 8, None, (1, 2), (10, 40)),
     ("telemetry.usage", "service.improvement", "vendor.analytics", 10, None, (1, 4), (10, 30)),
     ("telemetry.engagement", "service.improvement", "vendor.analytics", 3, None, (2, 6), (5, 15)),

@@ -1,9 +1,10 @@
 """The policy engine: pure functions over a per-organization snapshot. No ORM in here.
 
 Resolution order for one account and one target (DESIGN §2):
-  1. the catalog default (customer content -> any AI purpose: deny;
-     service-generated data -> service.provision: allow; anything else: deny;
-     an AI feature is off until a rule turns it on);
+  1. the catalog default (any data category -> service.provision: allow, since
+     running a meeting on its audio is the service itself; customer content ->
+     any AI purpose: deny; anything else: deny; an AI feature is off until a rule
+     turns it on);
   2. an organization rule replaces it; if it is locked, stop;
   3. the rules of the account's groups replace it, deny winning between groups;
      if any of them is locked, stop;
@@ -22,7 +23,6 @@ from typing import NamedTuple
 ALLOW = "allow"
 DENY = "deny"
 CUSTOMER_CONTENT = "customer_content"
-SERVICE_GENERATED = "service_generated"
 SERVICE_PROVISION = "service.provision"
 
 
@@ -138,14 +138,11 @@ class PolicySnapshot:
 
 
 def catalog_default(catalog: Catalog, target: Target) -> str:
+    """Step 1, the only place it is decided: providing the service may use any data; every other
+    use, customer content for AI above all, waits for a rule."""
     if target.is_feature:
         return DENY
-    kind = catalog.category_kinds.get(target.data_category)
-    if kind == CUSTOMER_CONTENT and target.purpose in catalog.ai_purposes:
-        return DENY
-    if kind == SERVICE_GENERATED and target.purpose == SERVICE_PROVISION:
-        return ALLOW
-    return DENY
+    return ALLOW if target.purpose == SERVICE_PROVISION else DENY
 
 
 def resolve_switch(snapshot: PolicySnapshot, account_id: int, target: Target) -> Effective:

@@ -42,9 +42,18 @@ class TestCatalogDefaults:
     def test_customer_content_for_an_ai_purpose_is_denied(self):
         value = resolve(snapshot(), ACCOUNT, CHAT_TRAINING)
         assert value.effect == DENY and value.decided_by == "default" and value.applied == ()
+        assert resolve(snapshot(), ACCOUNT, Target.of_pair("content.audio", "ai.training.first_party")).effect == DENY
 
-    def test_service_generated_data_for_providing_the_service_is_allowed(self):
-        assert resolve(snapshot(), ACCOUNT, Target.of_pair("telemetry.usage", "service.provision")).allowed
+    def test_any_data_used_to_provide_the_service_is_allowed(self):
+        """Running a meeting on its audio is the service itself, as sending usage telemetry is."""
+        for category in ("content.audio", "content.chat", "telemetry.usage"):
+            value = resolve(snapshot(), ACCOUNT, Target.of_pair(category, "service.provision"))
+            assert value.allowed and value.default == ALLOW and value.decided_by == "default", category
+
+    def test_an_organization_rule_can_still_deny_providing_the_service_on_customer_content(self):
+        audio = Target.of_pair("content.audio", "service.provision")
+        value = resolve(snapshot((audio, org_rule(DENY))), ACCOUNT, audio)
+        assert value.effect == DENY and value.default == ALLOW and value.decided_by == "organization"
 
     def test_anything_else_is_denied(self):
         assert not resolve(snapshot(), ACCOUNT, Target.of_pair("telemetry.usage", "marketing")).allowed
