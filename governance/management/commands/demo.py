@@ -1,6 +1,9 @@
 """Seed a demo organization modelled on the story in DESIGN §1, print the logins, and serve."""
+import io
+import logging
 import random
 import secrets
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -12,6 +15,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import ApiToken, Organization, Role, TokenScope
 from audit.actors import SYSTEM, Actor
+from config.celery import app as celery_app
 from console.demo_data import ACTIVITY_DAYS, backdated, seed_activity
 from governance import services as governance
 from governance.models import AIFeature, DataCategory, Purpose
@@ -57,27 +61,58 @@ class Command(BaseCommand):
         parser.add_argument("--addrport", default="127.0.0.1:8000")
 
     def handle(self, *args, no_serve, addrport, **options):
+        with quiet_eager_tasks() if celery_app.conf.task_always_eager else nullcontext():
+            self.seed_and_serve(no_serve=no_serve, addrport=addrport)
+
+    def seed_and_serve(self, *, no_serve, addrport):
         call_command("migrate", interactive=False, verbosity=0)
         organization = Organization.objects.filter(slug=SLUG).first()
         if organization is None:
             # The switches are set "a month ago", so the month of activity below is judged by them.
             with backdated(timezone.now() - timedelta(days=ACTIVITY_DAYS + 1)):
                 organization = seed_demo_organization()
-            self.stdout.write(f"Seeded the demo organization '{SLUG}'.")
+            self.stdout.write(f"Seeded the demo organization '{SLUG}': {organization.accounts.count():,} accounts "
+                              f"in {len(GROUPS)} groups, {organization.policy_rules.count()} policy rules.")
         else:
             self.stdout.write(f"The demo organization '{SLUG}' exists already; keeping its data.")
         activity = seed_activity(organization)
         if not activity["skipped"]:
-            self.stdout.write(f"Seeded {ACTIVITY_DAYS} days of activity: {activity['flows']} flows, "
-                              f"{activity['consents']} consent events.")
+            self.stdout.write(f"Seeded {ACTIVITY_DAYS} days of activity: {activity['flows']:,} flows, "
+                              f"{activity['consents']:,} consent events.")
         logins = {role: reset_login(organization, role) for role in (Role.ADMIN, Role.AUDITOR)}
         token = fresh_demo_token(organization)
+        self.stdout.write(f"Console:           http://{addrport}/")
         self.stdout.write(f"Console (admin):   {logins[Role.ADMIN][0]} / {logins[Role.ADMIN][1]}")
         self.stdout.write(f"Console (auditor): {logins[Role.AUDITOR][0]} / {logins[Role.AUDITOR][1]}")
         self.stdout.write(f"API token:         {token}")
-        if not no_serve:
-            self.stdout.write(f"Serving on http://{addrport}/ (Ctrl-C to stop)")
-            call_command("runserver", addrport, use_reloader=False)
+        if no_serve:
+            self.stdout.write(f"Not serving (--no-serve): manage.py runserver {addrport} serves it.")
+            return
+        self.stdout.write(f"Serving on http://{addrport}/ with Django's development server (Ctrl-C to stop)")
+        # Its banner repeats the line above; its errors (a port in use) still reach stderr, its request log too.
+        call_command("runserver", addrport, use_reloader=False, stdout=io.StringIO())
+
+
+class _EagerTaskChatter(logging.Filter):
+    """Without a broker every task runs in-process, and Celery logs a line for each one that went well,
+    while kombu warns about the host of a broker it never connects to. Errors pass."""
+
+    def filter(self, record):
+        return record.levelno > (logging.WARNING if record.name == "kombu.connection" else logging.INFO)
+
+
+@contextmanager
+def quiet_eager_tasks():
+    """Keep eager tasks' success lines and kombu's broker warnings off the demo's terminal."""
+    loggers = [logging.getLogger("celery.app.trace"), logging.getLogger("kombu.connection")]
+    chatter = _EagerTaskChatter()
+    for logger in loggers:
+        logger.addFilter(chatter)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(chatter)
 
 
 @transaction.atomic
