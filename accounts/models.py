@@ -2,15 +2,34 @@
 import hashlib
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import DomainNameValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
 
+MAX_EMAIL_DOMAINS = 50
+
+
+def email_domain(value: str) -> str:
+    """A domain as the organization keeps and compares it: lower case, no trailing dot, an international
+    name in its ASCII (punycode) form; a ValidationError if it is not a domain name."""
+    domain = value.strip().rstrip(".").lower() if isinstance(value, str) else ""
+    try:
+        DomainNameValidator()(domain)
+        return domain.encode("idna").decode("ascii")
+    except (ValidationError, UnicodeError):
+        raise ValidationError(f"Not a domain name: {value!r}.") from None
+
+
 class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
+    # Where its compliance reports may be e-mailed: exactly these domains, not their subdomains (a
+    # subdomain may be delegated to a vendor). Set by owners (accounts.services.set_email_domains).
+    email_domains = models.JSONField(default=list, blank=True)
     # Incremented by every rule, membership, consent or terms change: a logged decision
     # names the version it saw, so it can be re-evaluated against exactly that state.
     policy_version = models.BigIntegerField(default=0)
@@ -21,6 +40,14 @@ class Organization(models.Model):
 
     def __str__(self):
         return self.slug
+
+    def mails_to(self, address: str) -> bool:
+        """Whether reports may be e-mailed to `address`: its domain is exactly one of the organization's."""
+        local, at, domain = address.rpartition("@")
+        try:
+            return bool(local) and email_domain(domain) in self.email_domains
+        except ValidationError:
+            return False
 
 
 class Group(models.Model):

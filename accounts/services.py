@@ -11,7 +11,8 @@ from audit import services as audit
 from audit.actors import Actor
 from audit.models import EventKind
 
-from .models import Account, AccountGroup, ApiToken, Group, Membership, Organization, PastMembership
+from .models import (MAX_EMAIL_DOMAINS, Account, AccountGroup, ApiToken, Group, Membership, Organization,
+                     PastMembership, email_domain)
 
 ACCOUNT_FIELDS = ("user_name", "external_id", "display_name", "email", "active")
 GROUP_FIELDS = ("display_name", "external_id")
@@ -52,6 +53,39 @@ def create_organization(*, slug: str, name: str, actor: Actor) -> Organization:
     organization = Organization.objects.create(slug=slug, name=name)
     audit.record(organization=organization, kind=EventKind.ORGANIZATION_CREATED, actor=actor,
                  payload={"slug": slug, "name": name})
+    return organization
+
+
+def checked_email_domains(domains) -> list[str]:
+    """The domains as kept (see `email_domain`), each once, in the order given; a ValidationError naming
+    `email_domains` otherwise."""
+    if not isinstance(domains, (list, tuple)) or not all(isinstance(domain, str) for domain in domains):
+        raise ValidationError({"email_domains": "Give a list of domain names."})
+    kept, errors = [], []
+    for domain in domains:
+        try:
+            kept.append(email_domain(domain))
+        except ValidationError as error:
+            errors.extend(error.messages)
+    if errors:
+        raise ValidationError({"email_domains": errors})
+    kept = list(dict.fromkeys(kept))
+    if len(kept) > MAX_EMAIL_DOMAINS:
+        raise ValidationError({"email_domains": f"At most {MAX_EMAIL_DOMAINS} domains."})
+    return kept
+
+
+@transaction.atomic
+def set_email_domains(*, organization: Organization, actor: Actor, domains) -> Organization:
+    """Set the e-mail domains the organization's reports may be sent to (exactly these, not their
+    subdomains). Owners only: the caller checks the role; the change is audited with both lists."""
+    kept = checked_email_domains(domains)
+    before = Organization.objects.select_for_update().values_list("email_domains", flat=True).get(pk=organization.pk)
+    organization.email_domains = kept  # the caller's instance too, as bump_policy_version does
+    if kept != before:
+        Organization.objects.filter(pk=organization.pk).update(email_domains=kept)
+        audit.record(organization=organization, kind=EventKind.ORGANIZATION_CHANGED, actor=actor,
+                     payload={"before": {"email_domains": before}, "after": {"email_domains": kept}})
     return organization
 
 

@@ -1,10 +1,12 @@
-"""Console forms: filters, the two-step switch form, and the throttled sign-in form."""
+"""Console forms: filters, the two-step switch form, the throttled sign-in form, the organization's settings."""
+import re
 from datetime import datetime
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
+from accounts import services as accounts_services
 from accounts.models import Account, ApiToken, Group, TokenScope
 from audit.models import EventKind, Verdict
 from governance import services as governance
@@ -202,3 +204,19 @@ class TokenForm(forms.Form):
         if ApiToken.objects.filter(organization=self.organization, name=name, revoked_at__isnull=True).exists():
             raise ValidationError("A live token has this name already: revoke it first, or choose another name.")
         return name
+
+
+class EmailDomainsForm(forms.Form):
+    """The domains the organization's reports may be e-mailed to, one per line."""
+
+    email_domains = forms.CharField(
+        required=False, max_length=5000, label="E-mail domains", widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One per line, e.g. acme.example. Exactly these domains: a subdomain (eu.acme.example) is "
+                  "not included unless it is listed too. With none, reports are mailed to nobody.")
+
+    def clean_email_domains(self):
+        domains = [domain for domain in re.split(r"[\s,;]+", self.cleaned_data["email_domains"]) if domain]
+        try:
+            return accounts_services.checked_email_domains(domains)
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["email_domains"]) from None

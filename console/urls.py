@@ -16,4 +16,5 @@ urlpatterns = [
     path("flows/", views.flows, name="flows"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("settings/", views.organization_settings, name="settings"),
 ]

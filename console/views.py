@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import services as accounts_services
-from accounts.models import Account, ApiToken
+from accounts.models import Account, ApiToken, Role
 from audit import charts
 from audit.actors import user_actor
 from governance import services as governance
@@ -25,8 +25,8 @@ from governance.selectors import compiled_policy, effective_policy_for, simulate
 
 from . import selectors
 from .access import console_view, page_context, writer_required
-from .forms import (AccountFilterForm, AuditFilterForm, FlowFilterForm, OverviewForm, RemoveRuleForm, RuleForm,
-                    ThrottledAuthenticationForm, TokenForm)
+from .forms import (AccountFilterForm, AuditFilterForm, EmailDomainsForm, FlowFilterForm, OverviewForm, RemoveRuleForm,
+                    RuleForm, ThrottledAuthenticationForm, TokenForm)
 
 
 class SignInView(auth_views.LoginView):
@@ -270,3 +270,26 @@ def token_revoke(request, token_id: int):
     accounts_services.revoke_api_token(token=token, actor=user_actor(request.user))
     messages.success(request, f"Revoked the token “{token.name}”: it is refused from now on.")
     return redirect("console:tokens")
+
+
+@require_http_methods(["GET", "POST"])
+@console_view
+def organization_settings(request):
+    """The organization's settings, which every member reads and only owners change: its e-mail domains,
+    the only ones its compliance reports are mailed to."""
+    organization = request.organization
+    is_owner = request.membership.role == Role.OWNER
+    form, status = EmailDomainsForm(initial={"email_domains": "\n".join(organization.email_domains)}), 200
+    if request.method == "POST":
+        if not is_owner:
+            raise PermissionDenied("Only the organization's owners change its settings.")
+        form = EmailDomainsForm(request.POST)
+        if form.is_valid():
+            organization = accounts_services.set_email_domains(
+                organization=organization, actor=user_actor(request.user), domains=form.cleaned_data["email_domains"])
+            messages.success(request, "Saved: reports are mailed only to " +
+                             (", ".join(organization.email_domains) or "nobody") + ".")
+            return redirect("console:settings")
+        status = 400
+    return render(request, "console/settings.html", page_context(
+        request, "settings", form=form, is_owner=is_owner, email_domains=organization.email_domains), status=status)

@@ -63,6 +63,7 @@ def test_demo_seeds_the_story_and_running_it_twice_duplicates_nothing():
     assert 1900 <= counts[0] <= 2100 and counts[1] == 12
     assert PolicyRule.objects.filter(organization=organization, scope="organization", locked=True).exists()
     assert PolicyRule.objects.filter(organization=organization, scope="account").count() >= 3
+    assert organization.email_domains == ["acme.example"]  # its people's addresses: reports may be mailed there
     assert "Console (admin)" in out and "API token" in out
 
     run("demo", "--no-serve")

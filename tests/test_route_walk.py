@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services as accounts
-from accounts.models import Account, AccountGroup, ApiToken, Group, Membership
+from accounts.models import Account, AccountGroup, ApiToken, Group, Membership, Organization
 from accounts.scim.schemas import GROUP_URN, PATCH_OP_URN, SEARCH_REQUEST_URN, USER_URN
 from audit import flows, services as audit
 from audit.actors import SYSTEM
@@ -139,6 +139,7 @@ ROUTES = {
     "console:tokens": console(lambda o: "/console/tokens/", CONSOLE_FORM),
     "console:token-revoke": console(lambda o: f"/console/tokens/{o['token'].pk}/revoke/", ("post",),
                                     names_ours=True, writers_only=True),
+    "console:settings": console(lambda o: "/console/settings/", CONSOLE_FORM),  # owners change it
     # open to anyone: nothing of any organization's behind them
     "schema": Route("public", lambda o: "/api/schema/", ("get",)),
     "api-docs": Route("public", lambda o: "/api/docs/", ("get",)),
@@ -217,7 +218,8 @@ def snapshot(org):
             rows(TermsVersion, "pk"), rows(ConsentEvent, "pk"), rows(TelemetryFlow, "pk"), rows(FlowBatch, "pk"),
             rows(WebhookEndpoint, "pk", "url", "active"), rows(ReportSchedule, "pk", "name", "cadence", "active"),
             rows(Report, "pk"), rows(ApiToken, "pk", "revoked_at"), rows(Membership, "user_id", "role"),
-            rows(OutboxEntry, "pk"), rows(AuditEvent, "pk"))
+            rows(OutboxEntry, "pk"), rows(AuditEvent, "pk"),
+            list(Organization.objects.filter(pk=org.pk).values_list("email_domains")))
 
 
 def write_body(route, mine):
@@ -229,7 +231,8 @@ def write_body(route, mine):
     if route.surface in ("console", "public"):
         return {"step": "confirm", "reason": "walked", "scope": "group", "group": mine["group"].pk,
                 "data_category": "content.transcript", "purpose": "ai.training.first_party", "effect": "deny",
-                "locked": "on", "organization": mine["org"].pk, "username": "x", "password": "y"}
+                "locked": "on", "organization": mine["org"].pk, "username": "x", "password": "y",
+                "email_domains": "evil.test"}
     return {"display_name": "Taken", "active": False, "effect": "deny", "locked": True, "url": "https://evil.test/",
             "secret": "t" * 16, "scope": "group", "group": mine["group"].pk, "feature": "chat_compose",
             "account": mine["account"].user_name, "user_name": "x@evil.test", "action": "revoke",
@@ -263,7 +266,7 @@ def owner_of(route, org):
         return token_client(org, scope="scim")
     if route.surface == "api":
         return token_client(org)
-    return console_client(org, "admin")
+    return console_client(org, "owner")
 
 
 def stranger_of(route, other_org):

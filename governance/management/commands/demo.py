@@ -119,6 +119,7 @@ def quiet_eager_tasks():
 def seed_demo_organization() -> Organization:
     rng = random.Random(1)
     organization = accounts.create_organization(slug=SLUG, name="Acme Corp", actor=SYSTEM)
+    accounts.set_email_domains(organization=organization, actor=SYSTEM, domains=["acme.example"])  # reports' mail
     groups = {name: accounts.create_group(organization=organization, actor=SYSTEM, display_name=name,
                                           external_id=f"okta-{name.lower()}") for name in GROUPS}
     people, n = [], 0
