@@ -41,9 +41,10 @@ class ReportSchedule(models.Model):
     organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=200)
     cadence = models.CharField(max_length=8, choices=Cadence.choices)
-    cron = models.CharField(max_length=100, help_text="minute hour day-of-month month day-of-week, in UTC.")
+    cron = models.CharField(max_length=100, help_text="minute hour day-of-month month day-of-week, in UTC; the "
+                                                      "minute one number (at most hourly).")
     period = models.CharField(max_length=8, choices=Period.choices)
-    recipients = models.JSONField(default=list, help_text="E-mail addresses.")
+    recipients = models.JSONField(default=list, help_text="E-mail addresses, in the organization's e-mail domains.")
     formats = models.JSONField(default=list)
     active = models.BooleanField(default=True)
     periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True,
@@ -89,6 +90,9 @@ class Report(models.Model):
     summary = models.JSONField(default=dict, blank=True, help_text="The headline figures.")
     delivered_at = models.DateTimeField(null=True, blank=True)
     delivery_attempts = models.PositiveIntegerField(default=0)
+    undelivered_to = models.JSONField(default=list, blank=True,
+                                      help_text="Recipients not mailed: outside the organization's e-mail domains "
+                                                "when the report was sent.")
 
     class Meta:
         constraints = [

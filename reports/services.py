@@ -55,6 +55,27 @@ def cron_fields(expression: str) -> dict[str, str]:
     return fields
 
 
+def _at_most_hourly(cron: str) -> None:
+    """Refuse a cron expression that fires more than once an hour: its minute must be one number."""
+    minute = cron.split()[0]
+    if not (minute.isdecimal() and int(minute) < 60):
+        raise ValidationError({"cron": f"Reports run at most hourly: give the minute as one number from 0 to 59 "
+                                       f"(e.g. '0 * * * *'), not {minute!r}."})
+
+
+def _checked_recipients(organization: Organization, recipients) -> None:
+    """Refuse recipients outside the organization's own e-mail domains, each naming its place in the list."""
+    if recipients and not organization.email_domains:
+        raise ValidationError({"recipients": "This organization has no e-mail domains, so reports can be mailed to "
+                                             "nobody: an owner sets them in the console under Settings (or "
+                                             "`manage.py create_org --email-domain` for a new organization)."})
+    outside = {f"recipients[{index}]": f"{address!r} is outside the organization's e-mail domains "
+                                       f"({', '.join(organization.email_domains)}); subdomains are not included."
+               for index, address in enumerate(recipients) if not organization.mails_to(address)}
+    if outside:
+        raise ValidationError(outside)
+
+
 def _checked_schedule(*, cadence: str, cron: str | None, period: str | None, recipients, formats) -> dict:
     """The schedule's fields made whole and checked: weekly and monthly fix the cron and the period."""
     errors = {}
@@ -84,6 +105,7 @@ def _checked_schedule(*, cadence: str, cron: str | None, period: str | None, rec
         raise ValidationError(errors)
     if cron:
         cron = " ".join(cron_fields(cron).values())
+        _at_most_hourly(cron)
     return {"cadence": cadence, "cron": cron, "period": period, "recipients": recipients,
             "formats": [f for f in ALL_FORMATS if f in formats]}
 
@@ -118,6 +140,7 @@ def create_schedule(*, organization: Organization, actor: Actor, name: str, cade
                     period: str | None = None, recipients=(), formats=None, active: bool = True) -> ReportSchedule:
     """Create a report schedule and the beat entry that runs it."""
     values = _checked_schedule(cadence=cadence, cron=cron, period=period, recipients=recipients, formats=formats)
+    _checked_recipients(organization, list(recipients))
     if ReportSchedule.objects.filter(organization=organization, name=name).exists():
         raise ValidationError({"name": f"A schedule named '{name}' exists already."})
     schedule = ReportSchedule.objects.create(organization=organization, name=name, active=active,
@@ -143,6 +166,8 @@ def update_schedule(*, schedule: ReportSchedule, actor: Actor, **changes) -> Rep
         cadence=cadence, cron=changes.get("cron", schedule.cron if own_timing else None),
         period=changes.get("period", schedule.period if own_timing else None),
         recipients=changes.get("recipients", schedule.recipients), formats=changes.get("formats", schedule.formats))
+    if "recipients" in changes:  # recipients kept as they were are checked again when the report is sent
+        _checked_recipients(schedule.organization, list(changes["recipients"]))
     name = changes.get("name", schedule.name)
     if name != schedule.name and ReportSchedule.objects.filter(organization=schedule.organization, name=name).exists():
         raise ValidationError({"name": f"A schedule named '{name}' exists already."})
@@ -314,13 +339,25 @@ def download_url(report: Report, format: str) -> str:
 def deliver_report(report_id: int) -> bool:
     """E-mail a scheduled report to its schedule's recipients, the PDF attached; once delivered, never again.
 
-    Sent before it is marked delivered: a crash in between sends it twice rather than never.
+    Sent before it is marked delivered: a crash in between sends it twice rather than never. Only to
+    recipients inside the organization's e-mail domains as they are now (they may have changed since
+    the schedule was saved): the others are named in `undelivered_to` and logged, never mailed.
     """
     report = (Report.objects.select_related("organization", "schedule")
               .filter(pk=report_id, status=Report.Status.DONE, delivered_at__isnull=True).first())
     if report is None or report.schedule is None or not report.schedule.recipients:
         return False
     Report.objects.filter(pk=report.pk).update(delivery_attempts=F("delivery_attempts") + 1)
+    organization = report.organization
+    recipients = [address for address in report.schedule.recipients if organization.mails_to(address)]
+    refused = [address for address in report.schedule.recipients if address not in recipients]
+    if refused != report.undelivered_to:
+        Report.objects.filter(pk=report.pk).update(undelivered_to=refused)
+    if refused:
+        log.warning("report %s of %s: not mailed to %s, outside the organization's e-mail domains (%s)",
+                    report.pk, organization.slug, ", ".join(refused), ", ".join(organization.email_domains) or "none")
+    if not recipients:
+        return False
     files = {f.format: f for f in report.files.defer("content")}
     links = [(files[fmt].get_format_display(), download_url(report, fmt), files[fmt].size)
              for fmt in ALL_FORMATS if fmt in files]
@@ -329,7 +366,7 @@ def deliver_report(report_id: int) -> bool:
     message = EmailMessage(
         subject=f"Compliance report: {report.organization.name}, {report.period_label}",
         body=render_to_string("reports/email.txt", context), from_email=settings.DEFAULT_FROM_EMAIL,
-        to=report.schedule.recipients)
+        to=recipients)
     if Format.PDF in files:
         pdf = ReportFile.objects.filter(pk=files[Format.PDF].pk).values_list("content", flat=True).get()
         message.attach(files[Format.PDF].filename, bytes(pdf), "application/pdf")

@@ -17,11 +17,14 @@ class ReportScheduleSerializer(StrictModelSerializer):
                                                                  "monthly (the 1st, 06:00 UTC, the previous month) "
                                                                  "or cron.")
     cron = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=100,
-                                 help_text="With cadence=cron: 'minute hour day-of-month month day-of-week', UTC.")
+                                 help_text="With cadence=cron: 'minute hour day-of-month month day-of-week', UTC. "
+                                           "At most hourly: the minute is one number (0-59).")
     period = serializers.ChoiceField(Period.choices, required=False, allow_null=True,
                                      help_text="With cadence=cron: the last full day, week or month before each run "
                                                "(default day).")
-    recipients = serializers.ListField(child=serializers.EmailField(), required=False, max_length=100)
+    recipients = serializers.ListField(child=serializers.EmailField(), required=False, max_length=100,
+                                       help_text="E-mail addresses in the organization's e-mail domains (exactly "
+                                                 "those domains, not their subdomains), which owners set.")
     formats = serializers.ListField(child=serializers.ChoiceField(Format.choices), required=False, allow_empty=False)
     next_run_at = serializers.SerializerMethodField()
 
@@ -62,7 +65,7 @@ class ReportSerializer(serializers.ModelSerializer):
         model = Report
         fields = ["id", "period_start", "period_end", "period_label", "formats", "status", "progress", "schedule",
                   "requested_by", "created_at", "started_at", "finished_at", "attempts", "error", "summary",
-                  "delivered_at", "files"]
+                  "delivered_at", "undelivered_to", "files"]
         read_only_fields = fields
 
 

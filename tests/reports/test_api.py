@@ -6,7 +6,9 @@ import pytest
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from accounts import services as accounts
 from audit import services as audit
+from audit.actors import SYSTEM
 from audit.models import AuditEvent
 from reports.models import Report, ReportSchedule
 
@@ -118,6 +120,7 @@ def beat_entry(schedule_id) -> PeriodicTask:
 
 
 def test_a_schedule_is_kept_as_a_celery_beat_entry_through_its_life(api, org):
+    accounts.set_email_domains(organization=org, actor=SYSTEM, domains=["acme.example"])
     created = api.post("/api/v1/report-schedules/", {"name": "Monthly to the DPO", "cadence": "monthly",
                                                      "recipients": ["dpo@acme.example"]}, format="json")
     assert created.status_code == 201, created.content

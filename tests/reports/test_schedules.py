@@ -7,6 +7,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from accounts import services as accounts
 from audit.actors import SYSTEM
 from reports import services, tasks
 from reports.models import Report
@@ -34,6 +35,7 @@ def run(schedule, **kwargs):
 
 @pytest.fixture
 def monthly(org):
+    accounts.set_email_domains(organization=org, actor=ADMIN, domains=["acme.example"])
     return services.create_schedule(organization=org, actor=ADMIN, name="Monthly to the DPO", cadence="monthly",
                                     recipients=["dpo@acme.example", "ciso@acme.example"])
 
