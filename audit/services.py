@@ -13,7 +13,7 @@ from django.utils import timezone
 from config.db import copy_rows
 from config.jsonvalue import CHAIN_LIMITS, JSONValueError, check_json_value
 
-from . import chain, signing
+from . import chain, outbound, signing
 from .actors import Actor
 from .models import (AuditDigest, AuditEvent, ChainHead, EventKind, OutboxEntry, OutboxRepair, SigningKey,
                      WebhookEndpoint)
@@ -299,7 +299,8 @@ def write_digest(organization) -> AuditDigest:
 
 
 def _webhook_state(endpoint: WebhookEndpoint) -> dict:
-    return {"id": endpoint.pk, "url": endpoint.url, "active": endpoint.active}  # never the secret
+    # never the secret, nor credentials an endpoint saved before URLs were checked may hold
+    return {"id": endpoint.pk, "url": outbound.without_credentials(endpoint.url), "active": endpoint.active}
 
 
 @transaction.atomic

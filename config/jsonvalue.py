@@ -27,13 +27,17 @@ class JSONLimits:
     max_members: int = 256       # object members and array items, counted over the whole value
     max_key_length: int = 128
     max_integer: int = 2**53 - 1  # exact in every JSON reader (IEEE-754 doubles), JavaScript's included
+    # Keys that are not plain str (ints, enum members) are written as strings by the database's JSON
+    # encoder, so the chain later reads strings: acceptable for values our own code builds.
+    string_keys_only: bool = True
 
 
 EVIDENCE_LIMITS = JSONLimits()
 
 # What the chain itself can hold, whoever wrote the value: checked again when a change is recorded.
 CHAIN_LIMITS = JSONLimits(max_depth=64, max_bytes=1024 * 1024, max_members=100_000, max_key_length=1024,
-                          max_integer=2**63 - 1)
+                          max_integer=2**63 - 1, string_keys_only=False)
+_SCALAR_KEYS = (str, int, float, bool, type(None))
 
 
 class JSONValueError(ValueError):
@@ -62,11 +66,12 @@ def check_json_value(value, limits: JSONLimits = EVIDENCE_LIMITS) -> bytes:
                 raise JSONValueError(path, f"more than {limits.max_members} members and items in all.")
             if isinstance(item, dict):
                 for key, child in item.items():
-                    if not isinstance(key, str):
+                    if not isinstance(key, str if limits.string_keys_only else _SCALAR_KEYS):
                         raise JSONValueError(path, "object keys must be strings.")
-                    if len(key) > limits.max_key_length:
-                        raise JSONValueError(path, f"a key is longer than {limits.max_key_length} characters.")
-                    _check_text(key, path, "a key")
+                    if isinstance(key, str):
+                        if len(key) > limits.max_key_length:
+                            raise JSONValueError(path, f"a key is longer than {limits.max_key_length} characters.")
+                        _check_text(key, path, "a key")
                     stack.append((child, f"{path}.{key}", depth + 1))
             else:
                 stack.extend((child, f"{path}[{index}]", depth + 1) for index, child in enumerate(item))
@@ -83,7 +88,8 @@ def check_json_value(value, limits: JSONLimits = EVIDENCE_LIMITS) -> bytes:
         else:
             raise JSONValueError(path, f"{type(item).__name__} is not a JSON value.")
     try:
-        encoded = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        option = orjson.OPT_SORT_KEYS | (0 if limits.string_keys_only else orjson.OPT_NON_STR_KEYS)
+        encoded = orjson.dumps(value, option=option)
     except orjson.JSONEncodeError as exc:  # anything the walk above did not foresee
         raise JSONValueError("$", f"cannot be encoded canonically ({exc}).") from None
     if len(encoded) > limits.max_bytes:

@@ -238,3 +238,13 @@ def test_the_probes_request_replayed_on_postgresql_with_a_real_worker_stops_noth
     assert ChainHead.objects.get(organization=org).stalled_outbox_id is None
     assert api.get("/api/v1/audit-events/verify/").json()["valid"] is True
     assert api.get("/api/v1/consents/").status_code == 200
+
+
+def test_keys_our_own_code_writes_as_numbers_or_enum_members_are_chained_as_the_database_stores_them(org):
+    from audit.models import EventKind
+    with transaction.atomic():
+        audit.record(organization=org, kind="account.changed", actor=SYSTEM,
+                     payload={"by_kind": {EventKind.POLICY_CHANGED: 1}, "by_id": {7: "x"}})
+    audit.drain_outbox(org.pk)
+    body = orjson.loads(AuditEvent.objects.filter(organization=org, kind="account.changed").get().body)
+    assert body["payload"] == {"by_kind": {"policy.changed": 1}, "by_id": {"7": "x"}}
