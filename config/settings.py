@@ -127,9 +127,15 @@ LOGOUT_REDIRECT_URL = "login"
 # A 10,000-flow batch is about 3 MB of JSON.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 2**20)
 
-# The cache holds throttle counters: shared through Redis when there is one, per process otherwise.
+# The cache holds throttle counters: shared through Redis when there is one, per process otherwise
+# (and per process while that Redis does not answer: config/cache.py). CELERY_BROKER_URL alone does
+# not move the cache to the broker's Redis: REDIS_URL names one Redis for both.
 _cache_url = env("CACHE_URL", default=env("REDIS_URL", default=""))
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+# A Redis that hangs rather than refuses costs a request at most this, and only now and then.
+REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=0.5)
+CACHES = {"default": {"BACKEND": "config.cache.FallbackRedisCache", "LOCATION": _cache_url,
+                      "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+                                  "socket_timeout": REDIS_TIMEOUT_SECONDS}}
           if _cache_url else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Celery: a real broker when one is configured, otherwise tasks run eagerly in-process.
