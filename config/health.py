@@ -42,7 +42,10 @@ def migrations() -> str:
 def broker() -> str:
     if not settings.CELERY_BROKER_URL:
         return "not configured (tasks run in the web process)"
-    with Connection(settings.CELERY_BROKER_URL, connect_timeout=BROKER_TIMEOUT_SECONDS) as conn:
+    # socket timeouts too: a Redis that accepts connections and answers nothing would hold the probe forever
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=BROKER_TIMEOUT_SECONDS,
+                    transport_options={"socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+                                       "socket_timeout": BROKER_TIMEOUT_SECONDS}) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_SECONDS)
     return "ok"
 

@@ -151,8 +151,13 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 # Unacknowledged messages come back after this long if a worker dies; the outbox sweep
 # re-drives pending work much sooner, so this is only a backstop.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+                                   # without a socket timeout a send to a hung Redis waits forever; a
+                                   # worker's BRPOP is answered within its 1 s, so 2 s is no false alarm
+                                   "socket_connect_timeout": REDIS_TIMEOUT_SECONDS, "socket_timeout": 2.0}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A send retries once at once (a pooled connection Redis dropped), then the work waits for the sweep.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
 
@@ -253,6 +258,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # a broker outage is logged once when it begins, not once per request that commits work
+    "filters": {"skip_known_broker_outage": {"()": "config.celery.SkipKnownBrokerOutage"}},
+    "loggers": {"django.db.backends.base": {"filters": ["skip_known_broker_outage"]}},
 }
 
 if PRODUCTION:

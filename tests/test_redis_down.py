@@ -4,24 +4,37 @@ DESIGN §6: Redis is an accelerator, not a dependency of the request path. While
 throttles count per process (logged once), writes are stored and answered (202 for flows), and
 when it is back shared counting resumes and the stored work is judged, by itself.
 """
+import json
 import logging
+import os
 import runpy
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts import services as accounts
 from accounts.throttling import PrincipalRateThrottle
+from audit.actors import SYSTEM
+from audit.models import FlowBatch
 from config import outage
 from console import throttle
 
+from .audit.test_flow_workers import assert_each_flow_judged_once, make_flows
 from .console.conftest import PASSWORD, member
-from .workers import ROOT, wait_for
+from .factories import AccountFactory
+from .workers import ROOT, celery_worker, database_url, require_services, wait_for
 
 THROTTLE_KEYS = "*throttle_principal*"
 OUTAGE_LOG = "config.outage"
@@ -161,3 +174,96 @@ def test_a_hung_redis_costs_one_request_a_socket_timeout_and_the_others_nothing(
     assert set(statuses) == {200}
     slow = [d for d in durations if d > settings.REDIS_TIMEOUT_SECONDS / 2]
     assert len(slow) <= 1 and max(durations) < 3 * settings.REDIS_TIMEOUT_SECONDS, durations
+
+
+# --- a live server, broker and cache on one Redis -----------------------------------------------------------------
+
+class LiveServer:
+    def __init__(self, port: int, token: str, log: Path):
+        self.base, self.token, self.log = f"http://127.0.0.1:{port}", token, log
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(self.base + path, method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Authorization": f"Bearer {self.token}",
+                                                  "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, {}
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def gunicorn(token: str, **environment: str):
+    """The WSGI application served by a gunicorn process of its own, against the test database."""
+    port = free_port()
+    log = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("REDIS_URL", "CACHE_URL", "CELERY_BROKER_URL")}
+    env.update(DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="config.settings", **environment)
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}",
+                                    "--access-logfile", "-", "--error-logfile", "-"],
+                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = LiveServer(port, token, log)
+    try:
+        wait_for(lambda: process.poll() is not None or _answers(server), timeout=30, what="gunicorn to serve")
+        assert process.poll() is None, server.output()
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers(server: LiveServer) -> bool:
+    try:
+        return server.request("GET", "/healthz")[0] == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_live_server_on_one_redis_answers_while_it_is_down_and_the_work_is_judged_when_it_is_back(
+        org, private_redis):
+    require_services()
+    people = [AccountFactory(organization=org) for _ in range(20)]
+    _, token = accounts.create_api_token(organization=org, name="ingest", scope="api", actor=SYSTEM)
+    reads = ["/api/v1/flows/", "/api/v1/audit-events/", "/api/v1/accounts/", "/api/v1/catalog/"]
+    with gunicorn(token, REDIS_URL=private_redis.url) as server:
+        assert server.request("POST", "/api/v1/flows/", make_flows(people, 100, "up"))[0] == 202
+        assert private_redis.keys(THROTTLE_KEYS), "the live server counts in the private Redis"
+
+        private_redis.stop()
+        started = time.monotonic()
+        posted = [server.request("POST", "/api/v1/flows/", make_flows(people, 100, f"down{i}")) for i in range(6)]
+        writes_took = time.monotonic() - started
+        assert [status for status, _ in posted] == [202] * 6
+        assert [server.request("GET", path)[0] for path in reads] == [200] * len(reads)
+        status, stored = server.request("GET", f"/api/v1/flow-batches/{posted[-1][1]['batch_id']}/")
+        assert status == 200 and stored["status"] == "received"
+        assert server.request("GET", "/readyz")[0] == 503  # it says the broker is down, and only that
+        assert writes_took < 3, f"six writes took {writes_took:.1f} s with Redis down"
+
+        private_redis.start()
+        wait_for(lambda: server.request("GET", "/readyz")[0] == 200, timeout=10, what="ready again")
+        wait_for(lambda: server.request("GET", "/api/v1/catalog/")[0] == 200 and private_redis.keys(THROTTLE_KEYS),
+                 timeout=15, what="the live server to count in Redis again")
+        assert server.request("POST", "/api/v1/flows/", make_flows(people, 100, "back"))[0] == 202
+
+        with celery_worker(beat=True, CELERY_BROKER_URL=private_redis.url, AUDIT_SWEEP_SECONDS="1",
+                           FLOW_SWEEP_AFTER_SECONDS="0"):
+            wait_for(lambda: not FlowBatch.objects.filter(organization=org, status="received").exists(),
+                     timeout=45, what="every stored batch to be judged")
+        log = server.output()
+    assert_each_flow_judged_once(org, 800)
+    assert '" 500 ' not in log and "Internal Server Error" not in log, log
+    # the process says once that each use of Redis is down and once that it is back, not once a request
+    for use in ("The cache's Redis", "The broker ("):
+        said = [line for line in log.splitlines() if use in line]
+        assert len(said) == 2 and "does not answer" in said[0] and "answers again" in said[1], log
+    assert "Traceback" not in log, log
