@@ -1,6 +1,8 @@
 """Plotly figure builders: plain data from the selectors in, a `plotly.graph_objects.Figure` out.
 
 No queries in here: the console embeds `fig.to_json()`, and a report can call the same functions.
+Every name that comes from outside (groups, organizations, catalog entries, destinations, terms
+versions) goes into a figure through `plain`, so Plotly shows it as typed instead of reading it as markup.
 """
 from datetime import date, datetime, timedelta
 
@@ -19,6 +21,16 @@ PURPOSE = "#6c5b7b"
 DESTINATION = "#495057"
 EXPOSURE_SCALE = [[0, "#f4f6f8"], [0.25, "#f6d5b8"], [0.6, "#e3894f"], [1, "#a33b20"]]
 FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=12, color=INK)
+_PSEUDO_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def plain(text) -> str:
+    """`text` for a Plotly label, title, tick, legend or hover text, shown exactly as typed.
+
+    Plotly reads a subset of HTML in all of them (<a href>, <b>, <br>, <span style>, &entities;), so
+    a group named `<a href="https://evil.example">x</a>` would be a live link; escaped, it is text.
+    """
+    return str(text).translate(_PSEUDO_HTML)
 
 
 def _layout(fig: go.Figure, *, height: int, **extra) -> go.Figure:
@@ -78,7 +90,7 @@ def exposure_sankey(cells: list[dict], *, category_names: dict[str, str], catego
 
     def label(key: str) -> str:
         kind, name = key[0], key[2:]
-        return {"c": category_names, "p": purpose_names}.get(kind, {}).get(name, name)
+        return plain({"c": category_names, "p": purpose_names}.get(kind, {}).get(name, name))
 
     def colour(key: str) -> str:
         if key[0] == "c":
@@ -107,7 +119,7 @@ def exposure_sankey(cells: list[dict], *, category_names: dict[str, str], catego
 
 
 def _wrap(text: str, width: int = 13) -> str:
-    """Break a label into lines of about `width` characters, for axis ticks that stay horizontal."""
+    """Break a label into lines of about `width` characters, for axis ticks that stay horizontal (escaped)."""
     lines, line = [], ""
     for word in text.split():
         if line and len(line) + 1 + len(word) > width:
@@ -115,7 +127,7 @@ def _wrap(text: str, width: int = 13) -> str:
             line = word
         else:
             line = f"{line} {word}".strip()
-    return "<br>".join(lines + [line])
+    return "<br>".join(plain(text) for text in lines + [line])
 
 
 def exposure_heatmap(groups: list[str], targets: list[str], shares: list[list[float | None]],
@@ -124,7 +136,8 @@ def exposure_heatmap(groups: list[str], targets: list[str], shares: list[list[fl
     if not groups or not targets:
         return empty("No groups to show yet.")
     fig = go.Figure(go.Heatmap(
-        z=shares, x=[_wrap(t) for t in targets], y=groups, zmin=0, zmax=1, colorscale=EXPOSURE_SCALE, xgap=2, ygap=2,
+        z=shares, x=[_wrap(t) for t in targets], y=[plain(g) for g in groups], zmin=0, zmax=1,
+        colorscale=EXPOSURE_SCALE, xgap=2, ygap=2,
         customdata=counts, texttemplate="%{z:.0%}", textfont=dict(size=11),
         colorbar=dict(tickformat=".0%", thickness=10, len=0.8, outlinewidth=0),
         hovertemplate="%{y}<br>%{x}<br>%{z:.0%} of accounts (%{customdata})<extra></extra>",
@@ -152,8 +165,9 @@ def activity_timeline(days: list[date], grants: list[int], revocations: list[int
         at = item["effective_at"]
         fig.add_shape(type="line", x0=at, x1=at, y0=0, y1=1, yref="paper",
                       line=dict(color=VIOLATION if item["requires_reconsent"] else MUTED, width=1.5, dash="dot"))
+        reconsent = " · re-consent" if item["requires_reconsent"] else ""
         fig.add_annotation(x=at, y=1, yref="paper", yanchor="bottom", showarrow=False,
-                           text=f"terms {item['version']}" + (" · re-consent" if item["requires_reconsent"] else ""),
+                           text=f"terms {plain(item['version'])}{reconsent}",
                            font=dict(size=11, color=MUTED), bgcolor="rgba(255,255,255,0.85)")
     start = days[0] if days else None
     end = days[-1] if days else None
@@ -182,7 +196,7 @@ def exposure_treemap(organization: str, groups: list[dict]) -> go.Figure:
     """
     if not any(g["members"] for g in groups):
         return empty("No accounts in groups yet.", height=360)
-    ids, labels, parents, values, colours = ["org"], [organization], [""], [0], ["#eef0f3"]
+    ids, labels, parents, values, colours = ["org"], [plain(organization)], [""], [0], ["#eef0f3"]
     parts = (("training", "AI training", VIOLATION), ("ai_only", "AI features only", "#e3a04f"),
              ("none", "Not exposed", "#c9ced6"))
     for position, group in enumerate(groups):
@@ -192,7 +206,7 @@ def exposure_treemap(organization: str, groups: list[dict]) -> go.Figure:
             continue
         rest = max(members - group["training"] - group["ai_only"], 0)
         amounts = {"training": group["training"], "ai_only": group["ai_only"], "none": rest}
-        ids.append(gid), labels.append(group["name"]), parents.append("org"), values.append(members)
+        ids.append(gid), labels.append(plain(group["name"])), parents.append("org"), values.append(members)
         colours.append("#dfe3e8")
         for key, name, colour in parts:
             if amounts[key]:
@@ -222,7 +236,7 @@ def terms_timeline(terms: list[dict], *, now: datetime) -> go.Figure:
             continue
         fig.add_scatter(
             x=[t["effective_at"] for t in chosen], y=[0] * len(chosen), mode="markers+text", name=name,
-            text=[t["version"] for t in chosen], textposition="top center", textfont=dict(size=12),
+            text=[plain(t["version"]) for t in chosen], textposition="top center", textfont=dict(size=12),
             marker=dict(size=14, color=colour, symbol="diamond" if reconsent else "circle", line=dict(width=0)),
             customdata=[[t["covers"], t["consents"]] for t in chosen],
             hovertemplate="%{text}, effective %{x|%d %b %Y}<br>newly covers %{customdata[0]} uses · "
@@ -246,7 +260,7 @@ def reconsent_coverage(rows: list[dict]) -> go.Figure:
     rows = [r for r in rows if r["renewed"] + r["revoked"] + r["pending"]]
     if not rows:
         return empty("No account held a consent this version made stale.", height=220)
-    names = [r["group"] for r in rows]
+    names = [plain(r["group"]) for r in rows]
     fig = go.Figure()
     for key, name, colour in (("renewed", "Re-consented", GRANT), ("revoked", "Revoked", REVOKE),
                               ("pending", "Still stale", VIOLATION)):

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import plotly.graph_objects as go
 
 from audit import charts as audit_charts
-from audit.charts import FONT, GRANT, GRID, MUTED, PERMITTED, REVOKE, VIOLATION, empty
+from audit.charts import FONT, GRANT, GRID, MUTED, PERMITTED, REVOKE, VIOLATION, empty, plain
 
 NOT_FREE = "#e3a04f"
 MISSING = "#c9ced6"
@@ -43,7 +43,7 @@ def consent_by_use(rows: list[dict]) -> go.Figure:
     rows = [row for row in rows if row["missing"] < row["accounts"]]
     if not rows:
         return empty("No account holds a consent, given or revoked, for any use that needs one.")
-    names = [row["use"] for row in rows]
+    names = [plain(row["use"]) for row in rows]
     fig = go.Figure()
     for key, name, colour in STATES:
         fig.add_bar(y=names, x=[row[key] for row in rows], name=name, orientation="h", marker_color=colour,
@@ -74,7 +74,7 @@ def coverage_by_group(rows: list[dict], groups: list[dict]) -> go.Figure:
             counts.append(f"{cell['freely_given'] + cell['not_freely_given']} of {cell['accounts']}" if cell else "")
         z.append(line), text.append(counts)
     fig = go.Figure(go.Heatmap(
-        z=z, x=[f"{c} → {p}" for c, p in uses], y=[f"{g['name']} ({g['members']})" for g in largest],
+        z=z, x=[plain(f"{c} → {p}") for c, p in uses], y=[plain(f"{g['name']} ({g['members']})") for g in largest],
         zmin=0, zmax=1, colorscale=COVERAGE_SCALE, xgap=2, ygap=2, customdata=text, texttemplate="%{z:.0%}",
         textfont=dict(size=10), colorbar=dict(tickformat=".0%", thickness=10, len=0.8, outlinewidth=0),
         hovertemplate="%{y} · %{x}<br>%{z:.0%} hold a valid consent (%{customdata})<extra></extra>"))
@@ -88,7 +88,7 @@ def violations_by_group(rows: list[dict]) -> go.Figure:
     rows = [r for r in rows if r["flows"]][:MAX_GROUPS]
     if not rows:
         return empty("No flows were reported in this period.")
-    names = [r["name"] for r in rows]
+    names = [plain(r["name"]) for r in rows]
     fig = go.Figure()
     fig.add_bar(y=names, x=[r["violations"] for r in rows], name="Violations", orientation="h",
                 marker_color=VIOLATION, hovertemplate="%{y}: %{x:,} violations<extra></extra>")
