@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",  # /healthz and /readyz, before host checks and HTTPS redirects
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "config.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -238,6 +239,18 @@ REST_FRAMEWORK = {
                                "scim": env("SCIM_THROTTLE_RATE", default="100000/min")},
     "PAGE_SIZE": 100,
 }
+
+# Content-Security-Policy on every response (django-csp): everything from this site, no inline
+# script, nothing framing it. Two inline styles plotly.js writes are allowed by hash: the map
+# stylesheet its bundle injects at load (constant bytes, plotly.js 4.1.1) and the empty style=""
+# it puts on colour-bar rects. Pages that need more (Redoc) widen it for themselves only.
+PLOTLY_MAP_STYLESHEET_SHA256 = "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='"
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
+    "default-src": ["'self'"], "script-src": ["'self'"], "style-src": ["'self'", PLOTLY_MAP_STYLESHEET_SHA256],
+    "style-src-attr": ["'unsafe-hashes'", "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"],  # style=""
+    "img-src": ["'self'", "data:"], "font-src": ["'self'"], "connect-src": ["'self'"], "object-src": ["'none'"],
+    "base-uri": ["'none'"], "form-action": ["'self'"], "frame-ancestors": ["'none'"],
+}}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Consent & AI-data governance API",

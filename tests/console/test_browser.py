@@ -12,12 +12,16 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
+from accounts import services as accounts
+from audit.actors import SYSTEM
 from audit.services import write_digest
 from console.demo_data import ACTIVITY_DAYS, backdated, seed_activity
 from governance.management.commands.demo import seed_demo_organization
 from governance.models import PolicyRule
+from reports import services as report_services
 
-from .conftest import CHROMIUM, PASSWORD, member
+from ..factories import UserFactory
+from .conftest import CHROMIUM, PASSWORD, member, populate, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -51,17 +55,26 @@ def demo(eager_celery, append_only_rows_cleared):
     return organization
 
 
-class Browser:
-    """One signed-in tab that remembers every console error and failed request."""
+# Reported by the page itself, so a violation counts even where the browser would log nothing.
+REPORT_CSP_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (event) => window.cspViolation(
+  `${event.violatedDirective} blocked ${event.blockedURI} in ${event.sourceFile}:${event.lineNumber}`));"""
 
-    def __init__(self, chromium, live_server):
+
+class Browser:
+    """One signed-in tab that remembers every console error, failed request and Content-Security-Policy
+    violation."""
+
+    def __init__(self, chromium, live_server=None):
         self.context = chromium.new_context(viewport={"width": 1440, "height": 900})
         self.page = self.context.new_page()
-        self.base = live_server.url
+        self.base = live_server.url if live_server else ""
         self.errors = []
+        self.violations = []
         self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.on("requestfailed", lambda request: self.errors.append(f"failed: {request.url}"))
+        self.page.expose_function("cspViolation", lambda text: self.violations.append(text))
+        self.page.add_init_script(REPORT_CSP_VIOLATIONS)
 
     def open(self, path: str):
         self.page.goto(self.base + path)
@@ -152,7 +165,7 @@ def test_an_admin_reads_every_page_and_flips_a_switch(demo, browser):
     assert page.locator("[data-chain=valid]").count() == 1
     browser.shoot("audit", max_height=1600)
 
-    assert browser.errors == []
+    assert browser.errors == [] and browser.violations == []
 
 
 def test_an_auditor_sees_no_switch_and_cannot_flip_one(demo, browser):
@@ -172,7 +185,7 @@ def test_an_auditor_sees_no_switch_and_cannot_flip_one(demo, browser):
         "effect": "allow", "reason": "not mine to change"})
     assert response.status == 403
     assert list(PolicyRule.objects.filter(organization=demo).values_list("pk", "effect", "deleted_at")) == rules_before
-    assert browser.errors == []
+    assert browser.errors == [] and browser.violations == []
 
 
 def test_an_admin_gives_the_identity_provider_a_token_and_revokes_it(eager_celery, append_only_rows_cleared,
@@ -204,4 +217,74 @@ def test_an_admin_gives_the_identity_provider_a_token_and_revokes_it(eager_celer
     assert "Revoked the token" in page.locator(".messages").inner_text()
     assert raw not in page.content()
     assert page.request.get(browser.base + "/scim/v2/Users", headers=scim).status == 401
-    assert browser.errors == []
+    assert browser.errors == [] and browser.violations == []
+
+
+# --- names that look like markup, and pages that are not the console's own -----------------------------------------
+
+MARKUP_NAMES = ('<a href="https://evil.example">x</a>', "<b>Bold</b> &amp; <br>broken",
+                '<span style="font-size:60px;color:red">Huge</span>')
+SVG_TEXTS = "() => Array.from(document.querySelectorAll('.js-plotly-plot svg text')).map((t) => t.textContent)"
+
+
+def groups_named_like_markup(organization):
+    groups = populate(organization, people=30)["groups"]
+    for group, name in zip(groups.values(), MARKUP_NAMES):
+        accounts.update_group(group=group, actor=SYSTEM, display_name=name)
+    settle(organization)
+
+
+def assert_shown_as_typed(page):
+    texts = page.evaluate(SVG_TEXTS)
+    for name in MARKUP_NAMES:
+        assert any(name in text for text in texts), (name, texts)
+    assert page.locator(".js-plotly-plot svg a").count() == 0  # no name became a link
+
+
+def test_group_names_that_look_like_markup_are_shown_as_typed_and_link_nowhere(
+        eager_celery, append_only_rows_cleared, org, browser):
+    groups_named_like_markup(org)
+    browser.sign_in(member(org, "admin").username)
+    browser.charts_drawn(4)
+    assert_shown_as_typed(browser.page)
+    assert browser.errors == [] and browser.violations == []
+
+
+def test_the_html_report_opened_from_disk_draws_its_charts_under_its_own_policy(
+        eager_celery, append_only_rows_cleared, org, chromium, tmp_path):
+    groups_named_like_markup(org)
+    today = timezone.now().date()
+    report = report_services.request_report(organization=org, actor=SYSTEM, period_start=today - timedelta(days=7),
+                                            period_end=today + timedelta(days=1), formats=["html"], enqueue=False)
+    report_services.generate_report(report.pk)
+    saved = tmp_path / "report.html"
+    saved.write_bytes(bytes(report.files.get(format="html").content))
+
+    tab = Browser(chromium)
+    tab.page.goto(saved.as_uri())
+    tab.page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5",
+                               timeout=15_000)
+    assert_shown_as_typed(tab.page)
+    assert tab.errors == [] and tab.violations == []
+    tab.close()
+
+
+def test_the_api_docs_and_the_admin_site_run_under_the_policy(eager_celery, append_only_rows_cleared, org, browser):
+    page = browser.open("/api/docs/")
+    page.wait_for_selector(".opblock", timeout=15_000)  # Swagger UI drew the operations
+    page = browser.open("/api/redoc/")
+    page.wait_for_selector("[data-section-id]", timeout=15_000)  # so did Redoc
+
+    # the admin site's sign-in is the console's one door, which then leads back to the admin
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    page = browser.open("/admin/accounts/account/")
+    assert page.url == browser.base + "/login/?next=/admin/accounts/account/"
+    page.fill("input[name=username]", staff.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert page.url == browser.base + "/admin/accounts/account/" and page.locator("#changelist").count() == 1
+
+    # Redoc's footer asks its vendor's CDN for a logo: refused, as everything from elsewhere is
+    assert [v for v in browser.violations if "cdn.redoc.ly" not in v] == []
+    assert [e for e in browser.errors if "cdn.redoc.ly" not in e] == []
