@@ -35,8 +35,12 @@ class AuditEventViewSet(OrgAPIMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(responses=VerificationSerializer)
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def verify(self, request):
-        """Recompute the whole chain against its signed digests; names the first invalid seq."""
+        """Recompute the whole chain against its signed digests; names the first invalid seq.
+
+        Beside `valid`: how many changes wait to be chained, since when, and whether the chain is
+        stalled on a change it cannot chain (then `stalled` names it and the error)."""
         result = selectors.verify_chain(self.organization).as_dict()
+        result.update(selectors.pipeline_state(self.organization))
         digest = selectors.latest_digest(self.organization)
         result["latest_digest"] = AuditDigestSerializer(digest).data if digest else None
         return Response(result)
