@@ -97,6 +97,38 @@ def check_json_value(value, limits: JSONLimits = EVIDENCE_LIMITS) -> bytes:
     return encoded
 
 
+WITHHELD = "(withheld: nested deeper than {} levels)"
+
+
+def displayable(value, max_depth: int = 64):
+    """The value for display, with whatever lies deeper than max_depth replaced by a marker string.
+
+    Rows stored before the limits above existed may nest deeper than any JSON encoder will write
+    (orjson stops at 254 levels); reading them must still answer. Iterative, like the check.
+    """
+    if not isinstance(value, (dict, list)):
+        return value
+    root = {} if isinstance(value, dict) else []
+    stack = [(value, root, 1)]
+    while stack:
+        source, target, depth = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, child in items:
+            if isinstance(child, (dict, list)):
+                if depth >= max_depth:
+                    copy = WITHHELD.format(max_depth)
+                else:
+                    copy = {} if isinstance(child, dict) else []
+                    stack.append((child, copy, depth + 1))
+            else:
+                copy = child
+            if isinstance(target, dict):
+                target[key] = copy
+            else:
+                target.append(copy)
+    return root
+
+
 def _check_text(text: str, path: str, what: str) -> None:
     if "\x00" in text:
         raise JSONValueError(path, f"{what} holds a NUL character (U+0000).")
@@ -128,4 +160,4 @@ class BoundedJSONObjectField(serializers.Field):
             raise serializers.ValidationError(f"{exc.path}: {exc.message}") from None
 
     def to_representation(self, value):
-        return value
+        return displayable(value)

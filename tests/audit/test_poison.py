@@ -248,3 +248,20 @@ def test_keys_our_own_code_writes_as_numbers_or_enum_members_are_chained_as_the_
     audit.drain_outbox(org.pk)
     body = orjson.loads(AuditEvent.objects.filter(organization=org, kind="account.changed").get().body)
     assert body["payload"] == {"by_kind": {"policy.changed": 1}, "by_id": {"7": "x"}}
+
+
+def test_a_consent_stored_before_the_limits_with_unencodable_evidence_still_lists(api, org, people):
+    # given: a row as the probe left it, written before the API checked evidence
+    from governance.models import DataCategory, Purpose
+    ConsentEvent.objects.create(
+        organization=org, account=people[0], data_category=DataCategory.objects.get(key="content.transcript"),
+        purpose=Purpose.objects.get(key="ai.training.first_party"), action="grant", mechanism="self_service",
+        evidence=nested(300), occurred_at=timezone.now(), recorded_at=timezone.now(), recorded_by=SYSTEM.as_dict())
+    # when
+    response = api.get("/api/v1/consents/")
+    # then
+    assert response.status_code == 200, response.content[:300]
+    evidence = response.json()["results"][0]["evidence"]
+    for _ in range(63):
+        evidence = evidence["a"]
+    assert evidence == {"a": "(withheld: nested deeper than 64 levels)"}
