@@ -1,6 +1,7 @@
 """The one error format, the one pagination class and the serializer base every API uses."""
 import gc
 from contextlib import contextmanager
+from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -63,8 +64,10 @@ def problem_exception_handler(exc, context):
             detail = errors[0]["detail"]
         body = problem(response.status_code, "Validation failed", detail, errors)
     else:
-        title = getattr(exc, "default_detail", None) or "Error"
-        body = problem(response.status_code, str(title), str(getattr(exc, "detail", "")) or "")
+        title = str(getattr(exc, "default_detail", None) or "Error")
+        if "{" in title:  # a template such as 'Method "{method}" not allowed.': its detail is the filled-in one
+            title = HTTPStatus(response.status_code).phrase
+        body = problem(response.status_code, title, str(getattr(exc, "detail", "")) or "")
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response

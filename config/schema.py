@@ -22,6 +22,7 @@ ERRORS = {
     "404": "No such object in your organization.",
     "405": "Method not allowed.",
     "406": "Not acceptable.",
+    "411": "A body sent chunked, without a Content-Length.",
     "413": "Request body too large.",
     "415": "Unsupported media type.",
     "429": "Too many requests: retry after the Retry-After header's seconds.",
