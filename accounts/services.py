@@ -123,7 +123,7 @@ def _check_unique(model, organization, values: dict, exclude_pk=None, any_case=(
             return any(row[index].lower() == values[name].lower() for row in taken)
         return any(row[index] == values[name] for row in taken)
     name = next((name for index, name in enumerate(values) if held(name, index)), next(iter(values)))
-    raise ValidationError({name: f"'{values[name]}' is taken in this organization."})
+    raise ValidationError({name: ValidationError(f"'{values[name]}' is taken in this organization.", code="unique")})
 
 
 def _check_groups(organization, groups):

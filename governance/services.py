@@ -153,7 +153,7 @@ def publish_terms(*, organization, actor: Actor, version: str, effective_at: dat
                   covers=(), requires_reconsent: bool = False) -> TermsVersion:
     """Publish a version of the vendor's terms; `covers` lists the (DataCategory, Purpose) it newly covers."""
     if TermsVersion.objects.filter(organization=organization, version=version).exists():
-        raise ValidationError({"version": f"Version '{version}' is published already."})
+        raise ValidationError({"version": ValidationError(f"Version '{version}' is published already.", code="unique")})
     covers = list(dict.fromkeys(covers))
     terms = TermsVersion.objects.create(organization=organization, version=version, effective_at=effective_at,
                                         text_sha256=text_sha256, requires_reconsent=requires_reconsent,

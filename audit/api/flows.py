@@ -18,16 +18,17 @@ class FlowInSerializer(serializers.Serializer):
     """Documents one reported flow (validated by `audit.flows.validate_flows`)."""
 
     flow_id = serializers.CharField(max_length=200, help_text="The reporter's id; resending it changes nothing.")
-    accounts = serializers.ListField(child=serializers.CharField(), help_text="user_names whose data flowed.")
-    data_category = serializers.CharField()
-    purpose = serializers.CharField()
+    accounts = serializers.ListField(child=serializers.CharField(max_length=254), min_length=1,
+                                     max_length=flows.MAX_ACCOUNTS_PER_FLOW, help_text="user_names whose data flowed.")
+    data_category = serializers.CharField(max_length=100)
+    purpose = serializers.CharField(max_length=100)
     destination = serializers.CharField(max_length=200, help_text="e.g. vendor.model_training")
     occurred_at = serializers.DateTimeField()
-    volume = serializers.IntegerField(min_value=0, required=False)
+    volume = serializers.IntegerField(min_value=0, max_value=2**62 - 1, required=False)
 
 
 class FlowBatchInSerializer(serializers.Serializer):
-    flows = FlowInSerializer(many=True)
+    flows = FlowInSerializer(many=True, min_length=1, max_length=flows.MAX_FLOWS)
 
 
 class BatchAcceptedSerializer(serializers.Serializer):

@@ -11,6 +11,8 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from config.api import INSTANT_ERROR, is_instant
+
 
 MAX_BATCH = 10_000
 MAX_ACCOUNTS = 1_000
@@ -20,16 +22,17 @@ REQUEST_FIELDS = {"account", "accounts", "data_category", "purpose", "at"}
 class DecisionRequestSerializer(serializers.Serializer):
     """Documents one decision request (validated by `parse_requests`)."""
 
-    account = serializers.CharField(required=False, help_text="An account's user_name...")
-    accounts = serializers.ListField(child=serializers.CharField(), required=False,
+    account = serializers.CharField(required=False, max_length=254, help_text="An account's user_name...")
+    accounts = serializers.ListField(child=serializers.CharField(max_length=254), required=False,
+                                     min_length=1, max_length=MAX_ACCOUNTS,
                                      help_text="...or several (a meeting's participants).")
-    data_category = serializers.CharField()
-    purpose = serializers.CharField()
+    data_category = serializers.CharField(max_length=100)
+    purpose = serializers.CharField(max_length=100)
     at = serializers.DateTimeField(required=False, help_text="As of this past instant; default now.")
 
 
 class DecisionBatchSerializer(serializers.Serializer):
-    requests = DecisionRequestSerializer(many=True)
+    requests = DecisionRequestSerializer(many=True, min_length=1, max_length=MAX_BATCH)
 
 
 class DecisionSerializer(serializers.Serializer):
@@ -65,21 +68,23 @@ def _parse_one(item, prefix: str, *, categories, purposes, now: datetime, errors
                 or not all(isinstance(a, str) and a for a in accounts)):
             errors[f"{name}accounts"] = [f"Must be a list of 1 to {MAX_ACCOUNTS} user_names."]
             accounts = []
+        elif len(set(accounts)) < len(accounts):
+            errors[f"{name}accounts"] = ["Names an account more than once."]
     for field, known in (("data_category", categories), ("purpose", purposes)):
         value = item.get(field)
         if not isinstance(value, str) or value not in known:
             errors[f"{name}{field}"] = [f"Unknown {field.replace('_', ' ')} key." if field in item else
                                         "This field is required."]
     at = None
-    if item.get("at") is not None:
-        at = parse_datetime(item["at"]) if isinstance(item["at"], str) else None
+    if "at" in item:
         try:
+            at = parse_datetime(item["at"]) if is_instant(item["at"]) else None
             at = None if at is None else (at if timezone.is_aware(at) else timezone.make_aware(at, dt_timezone.utc)
                                           ).astimezone(dt_timezone.utc)
-        except (OverflowError, ValueError):
+        except (OverflowError, ValueError):  # a 13th month, a year past 9999 once made UTC
             at = None
         if at is None:
-            errors[f"{name}at"] = ["Must be an ISO 8601 date-time."]
+            errors[f"{name}at"] = [INSTANT_ERROR]
         elif at > now:
             errors[f"{name}at"] = ["Must not lie in the future."]
     return accounts, item.get("data_category"), item.get("purpose"), at

@@ -1,10 +1,8 @@
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Account, Group
-from config.api import OrgScopedRelatedField, StrictModelSerializer, StrictSerializer
+from config.api import OrgScopedRelatedField, ReferenceField, StrictModelSerializer, StrictSerializer
 
 from ..consent import ConsentRecord
 from ..engine import Effective, PolicySnapshot, RuleRef
@@ -12,13 +10,11 @@ from ..models import AIFeature, ConsentEvent, DataCategory, PolicyRule, Purpose,
 from ..selectors import catalog_entries
 
 
-@extend_schema_field(OpenApiTypes.STR)
-class CatalogKeyField(serializers.SlugRelatedField):
+class CatalogKeyField(ReferenceField):
     """A catalog entry named by its key: global, or the caller organization's own."""
 
     def __init__(self, model, **kwargs):
-        self.model = model
-        super().__init__(slug_field="key", **kwargs)
+        super().__init__(model, slug_field="key", **kwargs)
 
     def get_queryset(self):
         return catalog_entries(self.model, self.context["request"].user.organization)

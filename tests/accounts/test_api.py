@@ -41,10 +41,10 @@ def test_moving_an_account_between_groups_bumps_the_policy_version(api, org):
     assert list(account.groups.all()) == [legal] and org.policy_version == before + 1
 
 
-def test_duplicate_user_name_is_refused(api, org):
+def test_a_user_name_taken_in_the_organization_is_a_conflict(api, org):
     AccountFactory(organization=org, user_name="ada@acme.test")
     response = api.post("/api/v1/accounts/", {"user_name": "ada@acme.test"}, format="json")
-    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "user_name"
+    assert response.status_code == 409 and response.json()["errors"][0]["field"] == "user_name"
     assert Account.objects.filter(organization=org).count() == 1
 
 
@@ -141,12 +141,14 @@ class TestLimits:
         response = api.post("/api/v1/groups/", {"display_name": "x" * 2000}, format="json")
         assert response.status_code == 413 and response["Content-Type"] == "application/problem+json"
 
-    def test_page_size_is_capped(self, api, org, monkeypatch):
+    def test_page_size_goes_up_to_its_maximum_and_no_further(self, api, org, monkeypatch):
         from config.api import CursorPagination
         monkeypatch.setattr(CursorPagination, "max_page_size", 2)
         AccountFactory.create_batch(5, organization=org)
-        body = api.get("/api/v1/accounts/", {"page_size": 100000}).json()
+        body = api.get("/api/v1/accounts/", {"page_size": 2}).json()
         assert len(body["results"]) == 2 and body["next"]
+        refused = api.get("/api/v1/accounts/", {"page_size": 100000})
+        assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "page_size"
 
 
 def test_an_empty_external_id_is_no_id_and_never_collides(api, org):
