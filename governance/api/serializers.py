@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from accounts.models import Account, Group
 from config.api import OrgScopedRelatedField, ReferenceField, StrictModelSerializer, StrictSerializer
+from config.jsonvalue import BoundedJSONObjectField
 
 from ..consent import ConsentRecord
 from ..engine import Effective, PolicySnapshot, RuleRef
@@ -185,7 +186,7 @@ class ConsentSerializer(StrictModelSerializer):
     purpose = CatalogKeyField(Purpose, required=False, allow_null=True)
     terms_version = OrgScopedRelatedField(TermsVersion, slug_field="version", required=False, allow_null=True,
                                           help_text="The version label of the terms the consent was given under.")
-    evidence = serializers.DictField(required=False, help_text="e.g. the prompt shown, a request id, a signature.")
+    evidence = BoundedJSONObjectField(required=False, help_text="e.g. the prompt shown, a request id, a signature.")
     occurred_at = serializers.DateTimeField(required=False, help_text="Past only, for importing history.")
     freely_given = serializers.BooleanField(read_only=True)
     stale = serializers.SerializerMethodField(help_text="A grant made stale by a later terms version, as of now.")
