@@ -12,5 +12,8 @@ def organization_overview(organization: Organization) -> dict:
 
 
 def account_ids_by_user_name(organization: Organization, user_names) -> dict[str, int]:
-    return dict(Account.objects.filter(organization=organization, user_name__in=list(user_names))
+    """The ids of the organization's accounts named; a name no account can hold (a NUL inside, which
+    PostgreSQL refuses even to compare) is simply not found, so callers answer "unknown account"."""
+    names = [name for name in user_names if "\x00" not in name]
+    return dict(Account.objects.filter(organization=organization, user_name__in=names)
                 .values_list("user_name", "pk"))

@@ -14,6 +14,7 @@ from governance.api.views import (CatalogView, ConsentViewSet, DecisionView, Pol
 from reports.api.views import ReportScheduleViewSet, ReportViewSet
 
 router = DefaultRouter(trailing_slash=True)
+router.include_format_suffixes = False  # one URL per resource: `.json` suffixes reached handlers that take no format
 router.include_root_view = False
 router.register("groups", GroupViewSet, basename="group")
 router.register("accounts", AccountViewSet, basename="account")
