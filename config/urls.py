@@ -42,7 +42,7 @@ urlpatterns = [
     # Redoc writes its styles as <style> elements and searches in a blob: worker: this page alone allows both.
     path("api/redoc/", csp_replace({"style-src": [SELF, UNSAFE_INLINE], "worker-src": [SELF, "blob:"]})(
         SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html")), name="api-redoc"),
-    path("scim/v2/", include("accounts.scim.urls")),
+    path("scim/v2/", include("scim.urls")),
     # Unknown API paths answer problem+json, in DEBUG too.
     re_path(r"^(api|scim)/", api_not_found),
     path("admin/", admin.site.urls),
