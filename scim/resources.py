@@ -5,30 +5,13 @@ from typing import NamedTuple
 
 import orjson
 
-from accounts.models import Account, AccountGroup, Group
+from accounts.models import TOMBSTONE_MARK, Account, AccountGroup, Group
 
 from . import extension
 from .errors import bad_request
 from .schemas import AI_GOVERNANCE_URN, GROUP_URN, USER_URN
 
-# A deleted (DELETE /Users/{id}, DELETE /Groups/{id}) account or group keeps its row and its history,
-# renamed with this mark and its id so that the IdP may create the same name again. SCIM no longer
-# sees it (RFC 7644 §3.6: 404 afterwards, omitted from queries); the console still does.
-TOMBSTONE_MARK = "#deleted-"
 ALWAYS_RETURNED = frozenset({"id", "schemas"})
-
-
-def tombstone_name(name: str, pk: int, max_length: int) -> str:
-    suffix = f"{TOMBSTONE_MARK}{pk}"
-    return name[: max_length - len(suffix)] + suffix
-
-
-def live_accounts(organization):
-    return Account.objects.filter(organization=organization).exclude(user_name__contains=TOMBSTONE_MARK)
-
-
-def live_groups(organization):
-    return Group.objects.filter(organization=organization).exclude(display_name__contains=TOMBSTONE_MARK)
 
 
 def _iso(instant) -> str:

@@ -13,17 +13,18 @@ from rest_framework.views import APIView
 
 from accounts import services as accounts
 from accounts.models import Account, Group
+from accounts.selectors import live_accounts, live_groups
 from accounts.throttling import ScimTokenRateThrottle
 from audit.actors import Actor
 from config.formats import JSONRenderer
 
-from . import extension, services
+from . import extension
 from .authentication import ScimTokenAuthentication, ScimTokenPermission
 from .binding import account_fields, display_name_from_name, group_fields
 from .documents import GROUP, USER, Document
 from .errors import SCIM_CONTENT_TYPE, ScimError, bad_request, conflict, not_found, scim_exception_handler
 from .filters import group_filter, user_filter
-from .resources import (Member, group_members, group_resource, groups_of, live_accounts, live_groups, live_members,
+from .resources import (Member, group_members, group_resource, groups_of, live_members,
                         parse_attribute_list, project, render_groups, render_users, user_resource)
 from .schemas import (DEFAULT_COUNT, GROUP_URN, LIST_RESPONSE_URN, MAX_RESULTS, RESOURCE_TYPES, SCHEMAS, USER_URN,
                       resource_type_resource, schema_resource, service_provider_config)
@@ -385,7 +386,7 @@ class UsersView(ResourceView):
         self.require_id(resource_id)
         account = self.get_object(resource_id)
         self.check_precondition(account)
-        services.delete_account(account=account, actor=self.actor)
+        accounts.delete_account(account=account, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _asserted(self, account: Account) -> dict:
@@ -429,7 +430,7 @@ class GroupsView(ResourceView):
             with one_transaction(member_ids):
                 group = accounts.create_group(organization=self.organization, actor=self.actor, **fields)
                 if member_ids:
-                    group = services.change_group_members(group=group, actor=self.actor, add=member_ids).group
+                    group = accounts.change_group_members(group=group, actor=self.actor, add=member_ids).group
         except IntegrityError:
             raise conflict("displayName or externalId is taken in this organization.") from None
         # A new group holds exactly the members this request gave it.
@@ -459,7 +460,7 @@ class GroupsView(ResourceView):
         self.require_id(resource_id)
         group = self.get_object(resource_id)
         self.check_precondition(group)
-        services.delete_group(group=group, actor=self.actor)
+        accounts.delete_group(group=group, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def current(self, obj, members=None) -> dict:
@@ -478,7 +479,7 @@ class GroupsView(ResourceView):
                 if changes:
                     group = accounts.update_group(group=group, actor=self.actor, **changes)
                 if wanted != current:
-                    change = services.change_group_members(group=group, actor=self.actor, add=wanted - current,
+                    change = accounts.change_group_members(group=group, actor=self.actor, add=wanted - current,
                                                            remove=current - wanted)
                     group = change.group
                     members = {pk: members.get(pk) or added.get(pk) for pk in change.members}
