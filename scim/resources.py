@@ -6,8 +6,8 @@ from typing import NamedTuple
 import orjson
 
 from accounts.models import TOMBSTONE_MARK, Account, AccountGroup, Group
+from governance import idp_assertions
 
-from . import extension
 from .errors import bad_request
 from .schemas import AI_GOVERNANCE_URN, GROUP_URN, USER_URN
 
@@ -30,8 +30,15 @@ def _finish(resource: dict) -> dict:
     return resource
 
 
+def _extension_part(state: dict) -> dict | None:
+    """The extension as a resource shows it; None when the IdP asserts nothing."""
+    values = {name: value for name, value in state.items() if value is not None}
+    return values or None
+
+
+
 def user_resource(account: Account, base_url: str, groups: list[tuple[int, str]], asserted: dict | None = None) -> dict:
-    ai_governance = extension.resource_part(asserted or {})
+    ai_governance = _extension_part(asserted or {})
     resource = {"schemas": [USER_URN, AI_GOVERNANCE_URN] if ai_governance else [USER_URN], "id": str(account.pk)}
     if account.external_id is not None:
         resource["externalId"] = account.external_id
@@ -118,7 +125,7 @@ def render_users(accounts, base_url: str) -> list[dict]:
     if not accounts:
         return []
     groups = groups_of(a.pk for a in accounts)
-    asserted = extension.asserted(accounts[0].organization_id, [a.pk for a in accounts])
+    asserted = idp_assertions.asserted(accounts[0].organization_id, [a.pk for a in accounts])
     return [user_resource(a, base_url, groups.get(a.pk, []), asserted[a.pk]) for a in accounts]
 
 

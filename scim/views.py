@@ -17,8 +17,8 @@ from accounts.selectors import live_accounts, live_groups
 from accounts.throttling import ScimTokenRateThrottle
 from audit.actors import Actor
 from config.formats import JSONRenderer
+from governance import idp_assertions
 
-from . import extension
 from .authentication import ScimTokenAuthentication, ScimTokenPermission
 from .binding import account_fields, display_name_from_name, group_fields
 from .documents import GROUP, USER, Document
@@ -26,8 +26,8 @@ from .errors import SCIM_CONTENT_TYPE, ScimError, bad_request, conflict, not_fou
 from .filters import group_filter, user_filter
 from .resources import (Member, group_members, group_resource, groups_of, live_members,
                         parse_attribute_list, project, render_groups, render_users, user_resource)
-from .schemas import (DEFAULT_COUNT, GROUP_URN, LIST_RESPONSE_URN, MAX_RESULTS, RESOURCE_TYPES, SCHEMAS, USER_URN,
-                      resource_type_resource, schema_resource, service_provider_config)
+from .schemas import (AI_GOVERNANCE_URN, DEFAULT_COUNT, GROUP_URN, LIST_RESPONSE_URN, MAX_RESULTS, RESOURCE_TYPES,
+                      SCHEMAS, USER_URN, resource_type_resource, schema_resource, service_provider_config)
 
 MAX_PAYLOAD_BYTES = 10 * 2**20
 MAX_START_INDEX = 2**31  # past any table: an empty page, not an overflow
@@ -349,11 +349,11 @@ class UsersView(ResourceView):
         fields = account_fields(document, default_active=True)
         fields["display_name"] = fields["display_name"] or display_name_from_name(request.data)
         try:
-            with one_transaction(extension.changes(extension.blank(), document.extension)):
+            with one_transaction(idp_assertions.changes(idp_assertions.blank(), document.extension)):
                 account = accounts.create_account(organization=self.organization, actor=self.actor,
                                                   user_name_any_case=True, **fields)
-                extension.apply(account=account, actor=self.actor, before=extension.blank(),
-                                after=document.extension)
+                idp_assertions.apply(account=account, actor=self.actor, before=idp_assertions.blank(),
+                                     after=document.extension, schema=AI_GOVERNANCE_URN)
         except IntegrityError:
             raise conflict("userName or externalId is taken in this organization.") from None
         # A new account has no groups yet, and its extension holds what this request said.
@@ -390,16 +390,17 @@ class UsersView(ResourceView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _asserted(self, account: Account) -> dict:
-        return extension.asserted(self.organization, [account.pk])[account.pk]
+        return idp_assertions.asserted(self.organization, [account.pk])[account.pk]
 
     def _update(self, account: Account, fields: dict, document: Document, asserted: dict) -> Response:
         changes = {name: value for name, value in fields.items() if getattr(account, name) != value}
         try:
-            with one_transaction(changes and extension.changes(asserted, document.extension)):
+            with one_transaction(changes and idp_assertions.changes(asserted, document.extension)):
                 if changes:
                     account = accounts.update_account(account=account, actor=self.actor, user_name_any_case=True,
                                                       **changes)
-                extension.apply(account=account, actor=self.actor, before=asserted, after=document.extension)
+                idp_assertions.apply(account=account, actor=self.actor, before=asserted, after=document.extension,
+                                     schema=AI_GOVERNANCE_URN)
         except IntegrityError:
             raise conflict("userName or externalId is taken in this organization.") from None
         groups = groups_of([account.pk]).get(account.pk, [])
