@@ -1,4 +1,4 @@
-"""Accounts and groups as SCIM resources: their representation, ETag, and `attributes` projection."""
+"""Accounts and groups as SCIM resources: their representation and ETag."""
 import hashlib
 from collections import defaultdict
 from typing import NamedTuple
@@ -8,11 +8,7 @@ import orjson
 from accounts.models import TOMBSTONE_MARK, Account, AccountGroup, Group
 from governance import idp_assertions
 
-from .errors import bad_request
 from .schemas import AI_GOVERNANCE_URN, GROUP_URN, USER_URN
-
-ALWAYS_RETURNED = frozenset({"id", "schemas"})
-
 
 def _iso(instant) -> str:
     return instant.isoformat().replace("+00:00", "Z")
@@ -133,91 +129,3 @@ def render_groups(groups, base_url: str) -> list[dict]:
     groups = list(groups)
     members = members_of(g.pk for g in groups)
     return [group_resource(g, base_url, members.get(g.pk, [])) for g in groups]
-
-
-# ---------------------------------------------------------------------------------------------------
-# attributes / excludedAttributes (RFC 7644 §3.4.2.5, §3.9)
-
-def parse_attribute_list(raw: str | None, core_urn: str) -> dict[str, set[str] | None] | None:
-    """'userName,emails.value' -> {"username": None, "emails": {"value"}}; None when not given.
-
-    Names are case-insensitive and may carry the core schema's URN; the AI-governance extension is
-    named by its URN, or its attributes by URN:attribute. Other URNs select nothing.
-    """
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or len(raw) > 2000:
-        raise bad_request("attributes and excludedAttributes are comma-separated attribute names.")
-    selected: dict[str, set[str] | None] = {}
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
-        lowered = item.lower()
-        prefix = core_urn.lower() + ":"
-        ai_governance = AI_GOVERNANCE_URN.lower()
-        if lowered.startswith(prefix):
-            lowered = lowered[len(prefix):]
-        elif lowered == ai_governance:
-            selected[ai_governance] = None
-            continue
-        elif lowered.startswith(ai_governance + ":"):
-            attr, sub = ai_governance, lowered[len(ai_governance) + 1:]
-            if selected.get(attr, set()) is not None:
-                selected[attr] = selected.get(attr, set()) | {sub}
-            continue
-        elif lowered.startswith("urn:"):
-            continue
-        attr, _, sub = lowered.partition(".")
-        if sub:
-            current = selected.get(attr, set())
-            if current is not None:
-                current.add(sub)
-                selected[attr] = current
-        else:
-            selected[attr] = None
-    return selected
-
-
-def _keep_subs(value, subs: set[str]):
-    if isinstance(value, list):
-        kept = [_keep_subs(item, subs) for item in value]
-        return [item for item in kept if item]
-    if isinstance(value, dict):
-        return {k: v for k, v in value.items() if k.lower() in subs}
-    return value
-
-
-def _drop_subs(value, subs: set[str]):
-    if isinstance(value, list):
-        kept = [_drop_subs(item, subs) for item in value]
-        return [item for item in kept if item]
-    if isinstance(value, dict):
-        return {k: v for k, v in value.items() if k.lower() not in subs}
-    return value
-
-
-def project(resource: dict, attributes, excluded) -> dict:
-    if attributes:
-        out = {}
-        for key, value in resource.items():
-            lowered = key.lower()
-            if lowered in ALWAYS_RETURNED:
-                out[key] = value
-            elif lowered in attributes:
-                subs = attributes[lowered]
-                kept = value if subs is None else _keep_subs(value, subs)
-                if kept not in (None, [], {}):
-                    out[key] = kept
-        return out
-    if excluded:
-        out = {}
-        for key, value in resource.items():
-            lowered = key.lower()
-            if lowered in ALWAYS_RETURNED or lowered not in excluded:
-                out[key] = value
-            elif excluded[lowered] is not None:
-                kept = _drop_subs(value, excluded[lowered])
-                if kept not in (None, [], {}):
-                    out[key] = kept
-        return out
-    return resource
