@@ -9,6 +9,7 @@ from config.api import api_not_found
 from accounts.api.views import AccountViewSet, GroupViewSet
 from audit.api.flows import ExposureView, FlowBatchViewSet, FlowViewSet, WebhookEndpointViewSet
 from audit.api.views import AuditEventViewSet
+from console.views import SignInView
 from governance.api.views import (CatalogView, ConsentViewSet, DecisionView, PolicyRuleViewSet,
                                   TermsVersionViewSet)
 from reports.api.views import ReportScheduleViewSet, ReportViewSet
@@ -47,6 +48,7 @@ urlpatterns = [
     re_path(r"^(api|scim)/", api_not_found),
     path("admin/", admin.site.urls),
     path("console/", include("console.urls")),
+    path("login/", SignInView.as_view(), name="login"),  # the console's sign-in form (LOGIN_URL)
     path("", include("accounts.urls")),
 ]
 
