@@ -24,6 +24,17 @@ def email_domain(value: str) -> str:
         raise ValidationError(f"Not a domain name: {value!r}.") from None
 
 
+# A deleted account or group (accounts.services.delete_account, delete_group) keeps its row and its
+# history, renamed with this mark and its id so that the IdP may create the same name again. SCIM no
+# longer sees it (RFC 7644 §3.6: 404 afterwards, omitted from queries); the console still does.
+TOMBSTONE_MARK = "#deleted-"
+
+
+def tombstone_name(name: str, pk: int, max_length: int) -> str:
+    suffix = f"{TOMBSTONE_MARK}{pk}"
+    return name[: max_length - len(suffix)] + suffix
+
+
 class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)

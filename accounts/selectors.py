@@ -1,7 +1,7 @@
 """Reads of the accounts app."""
 from django.db.models import Count, Q
 
-from .models import Account, Group, Organization
+from .models import TOMBSTONE_MARK, Account, Group, Organization
 
 
 def organization_overview(organization: Organization) -> dict:
@@ -17,3 +17,13 @@ def account_ids_by_user_name(organization: Organization, user_names) -> dict[str
     names = [name for name in user_names if "\x00" not in name]
     return dict(Account.objects.filter(organization=organization, user_name__in=names)
                 .values_list("user_name", "pk"))
+
+
+def live_accounts(organization):
+    """The organization's accounts but the deleted ones (see TOMBSTONE_MARK)."""
+    return Account.objects.filter(organization=organization).exclude(user_name__contains=TOMBSTONE_MARK)
+
+
+def live_groups(organization):
+    """The organization's groups but the deleted ones."""
+    return Group.objects.filter(organization=organization).exclude(display_name__contains=TOMBSTONE_MARK)

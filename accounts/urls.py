@@ -1,13 +1,10 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from console.views import SignInView
-
 from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("organization/", views.switch_organization, name="switch-organization"),
-    path("login/", SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "audit",
     "console",
     "reports",
+    "scim",
 ]
 
 MIDDLEWARE = [

@@ -4,13 +4,15 @@ from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_replace
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
+from rest_framework.urlpatterns import format_suffix_patterns
 
 from config.api import api_not_found
 from accounts.api.views import AccountViewSet, GroupViewSet
 from audit.api.flows import ExposureView, FlowBatchViewSet, FlowViewSet, WebhookEndpointViewSet
 from audit.api.views import AuditEventViewSet
-from governance.api.views import (CatalogView, ConsentViewSet, DecisionView, PolicyRuleViewSet,
-                                  TermsVersionViewSet)
+from console.views import SignInView
+from governance.api.views import (AccountEffectivePolicyView, CatalogView, ConsentViewSet, DecisionView,
+                                  PolicyRuleViewSet, TermsVersionViewSet)
 from reports.api.views import ReportScheduleViewSet, ReportViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -32,6 +34,9 @@ api_v1 = [
     path("catalog/", CatalogView.as_view(), name="catalog"),
     path("decisions/", DecisionView.as_view(), name="decisions"),
     path("exposure/", ExposureView.as_view(), name="exposure"),
+    # beside the router's account routes, with the same id pattern and format suffix
+    *format_suffix_patterns([re_path(r"^accounts/(?P<pk>[^/.]+)/effective-policy/$",
+                                     AccountEffectivePolicyView.as_view(), name="account-effective-policy")]),
     *router.urls,
 ]
 
@@ -43,11 +48,12 @@ urlpatterns = [
     # Redoc writes its styles as <style> elements and searches in a blob: worker: this page alone allows both.
     path("api/redoc/", csp_replace({"style-src": [SELF, UNSAFE_INLINE], "worker-src": [SELF, "blob:"]})(
         SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html")), name="api-redoc"),
-    path("scim/v2/", include("accounts.scim.urls")),
+    path("scim/v2/", include("scim.urls")),
     # Unknown API paths answer problem+json, in DEBUG too.
     re_path(r"^(api|scim)/", api_not_found),
     path("admin/", admin.site.urls),
     path("console/", include("console.urls")),
+    path("login/", SignInView.as_view(), name="login"),  # the console's sign-in form (LOGIN_URL)
     path("", include("accounts.urls")),
 ]
 

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from accounts import services as accounts
 from accounts.models import Account, AccountGroup, ApiToken, Group, Membership, Organization
-from accounts.scim.schemas import GROUP_URN, PATCH_OP_URN, SEARCH_REQUEST_URN, USER_URN
+from scim.schemas import GROUP_URN, PATCH_OP_URN, SEARCH_REQUEST_URN, USER_URN
 from audit import flows, services as audit
 from audit.actors import SYSTEM
 from audit.models import AuditEvent, FlowBatch, OutboxEntry, TelemetryFlow, WebhookEndpoint

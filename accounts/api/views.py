@@ -1,13 +1,7 @@
 import django_filters
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
-from rest_framework.decorators import action
-from rest_framework.response import Response
 
 from config.api import OrgAPIMixin
-from governance.api.serializers import AsOfSerializer, EffectivePolicySerializer, effective_policy_payload
-from governance.selectors import effective_policy_for
 
 from .. import services
 from ..models import Account, Group
@@ -51,16 +45,3 @@ class AccountViewSet(OrgAPIMixin, mixins.CreateModelMixin, mixins.UpdateModelMix
     def perform_update(self, serializer):
         serializer.instance = services.update_account(account=serializer.instance, actor=self.actor,
                                                       **serializer.validated_data)
-
-    @extend_schema(
-        parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="As of this instant (past).")],
-        responses=EffectivePolicySerializer)
-    @action(detail=True, methods=["get"], url_path="effective-policy", filter_backends=[], pagination_class=None)
-    def effective_policy(self, request, pk=None):
-        """Every target's effective value for the account, each with the rules that produced it."""
-        account = self.get_object()
-        at = AsOfSerializer(data=request.query_params)
-        at.is_valid(raise_exception=True)
-        snapshot, values = effective_policy_for(account, at=at.validated_data.get("at"))
-        return Response(effective_policy_payload(account, snapshot, values))
-

@@ -1,22 +1,25 @@
 import django_filters
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import Account
 from accounts.permissions import reads_only
 from config.api import OrgAPIMixin, gc_paused
 
 from .. import services
 from ..models import AIFeature, ConsentEvent, DataCategory, PolicyRule, Purpose, TermsVersion
-from ..selectors import (catalog_entries, compiled_policy, decide, known_accounts, live_rules, load_catalog,
-                         reconsent_index, simulate_rule)
+from ..selectors import (catalog_entries, compiled_policy, decide, effective_policy_for, known_accounts, live_rules,
+                         load_catalog, reconsent_index, simulate_rule)
 from ..decisions import decision_payload
 from .decisions import (DecisionBatchResultSerializer, DecisionBatchSerializer, DecisionRequestSerializer,
                         DecisionSerializer, parse_requests)
-from .serializers import (CatalogSerializer, ConsentSerializer, PolicyRuleSerializer, PolicyRuleUpdateSerializer,
-                          RuleDeleteSerializer, SimulationSerializer, TermsVersionSerializer)
+from .serializers import (AsOfSerializer, CatalogSerializer, ConsentSerializer, EffectivePolicySerializer,
+                          PolicyRuleSerializer, PolicyRuleUpdateSerializer, RuleDeleteSerializer, SimulationSerializer,
+                          TermsVersionSerializer, effective_policy_payload)
 
 
 class CatalogView(OrgAPIMixin, APIView):
@@ -31,6 +34,25 @@ class CatalogView(OrgAPIMixin, APIView):
             "features": catalog_entries(AIFeature, org).prefetch_related("data_categories", "purposes"),
         }
         return Response(CatalogSerializer(data).data)
+
+
+class AccountEffectivePolicyView(OrgAPIMixin, generics.GenericAPIView):
+    """/accounts/{id}/effective-policy/: governance's answer about one account of the accounts API."""
+
+    queryset = Account.objects.prefetch_related("groups").distinct()
+    filter_backends = []
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="As of this instant (past).")],
+        responses=EffectivePolicySerializer)
+    def get(self, request, pk=None):
+        """Every target's effective value for the account, each with the rules that produced it."""
+        account = self.get_object()
+        at = AsOfSerializer(data=request.query_params)
+        at.is_valid(raise_exception=True)
+        snapshot, values = effective_policy_for(account, at=at.validated_data.get("at"))
+        return Response(effective_policy_payload(account, snapshot, values))
 
 
 class PolicyRuleFilter(django_filters.FilterSet):

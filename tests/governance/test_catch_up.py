@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import Organization
-from accounts.scim.services import change_group_members
+from accounts.services import change_group_members
 from audit.actors import SYSTEM
 from governance import services as governance
 from governance.consent import ConsentIndex, ConsentRecord

@@ -164,7 +164,7 @@ def test_a_change_committed_elsewhere_is_seen_by_the_next_decision(api, org, ada
 def test_a_user_name_deleted_and_provisioned_again_names_the_new_person(api, org, carol):
     """The IdP deletes carol and later provisions carol@ again: a new person, without the old one's consent."""
     from accounts import services as accounts
-    from accounts.scim.services import delete_account
+    from accounts.services import delete_account
     from audit.actors import SYSTEM
     from governance import services
     from governance.models import DataCategory, Purpose

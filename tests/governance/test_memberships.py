@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import AccountGroup, PastMembership
-from accounts.scim.services import change_group_members
+from accounts.services import change_group_members
 from audit.actors import SYSTEM
 from audit.models import ExposureRollup, TelemetryFlow
 from governance import services as governance

@@ -225,8 +225,8 @@ class TestProtocol:
         assert ada.active and ada.display_name == "Ada L."
 
     def test_a_body_too_large_is_413(self, scim, monkeypatch):
-        from accounts.scim import views
-        monkeypatch.setattr(views, "MAX_PAYLOAD_BYTES", 100)
+        from scim import transport
+        monkeypatch.setattr(transport, "MAX_PAYLOAD_BYTES", 100)
         before = written_rows()
         refused(scim.post("Users", {"userName": "x@acme.test", "displayName": "y" * 200}), 413, None, before)
         assert not Account.objects.filter(user_name="x@acme.test").exists()

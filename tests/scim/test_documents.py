@@ -1,6 +1,6 @@
 """PATCH on multi-valued attributes, applied to a document: values are matched as SCIM compares them
 (members exactly, emails without regard to case), and a big group costs no more than its size."""
-from accounts.scim.documents import GROUP, USER, Document
+from scim.documents import GROUP, USER, Document
 
 from .conftest import patch_op
 

@@ -6,6 +6,9 @@ behaviour it really has, so a client (or a compliance checker) that reads /Schem
 Other RFC 7643 User attributes (name, title, phoneNumbers, …) are accepted and ignored, since
 identity providers send them by default; names no schema defines are refused.
 """
+# The extension's attributes: what the IdP asserts about a person's AI use, named by governance.
+from governance.idp_assertions import AI_FEATURES_OPT_OUT, AI_TRAINING_CONSENT
+
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -20,9 +23,6 @@ SCHEMA_URN = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 MAX_RESULTS = 1000  # the most resources one list response holds
 DEFAULT_COUNT = 100
 
-# Extension attributes: what the IdP asserts about a person's AI use.
-AI_FEATURES_OPT_OUT = "aiFeaturesOptOut"
-AI_TRAINING_CONSENT = "aiTrainingConsent"
 
 
 def attribute(name, type_="string", *, multi=False, required=False, case_exact=False, mutability="readWrite",

@@ -1,9 +1,12 @@
 """Mounted at /scim/v2/ (config/urls.py). Resource names as RFC 7644 spells them; a trailing slash is tolerated."""
 from django.urls import path, re_path
 
+from .discovery import ResourceTypesView, SchemasView, ServiceProviderConfigView
 from .errors import scim_not_found
-from .views import (GroupsView, NotImplementedView, ResourceTypesView, RootSearchView, SchemasView,
-                    ServiceProviderConfigView, UsersView)
+from .groups import GroupsView
+from .resource_views import RootSearchView
+from .transport import NotImplementedView
+from .users import UsersView
 
 app_name = "scim"
 

@@ -1,8 +1,9 @@
-"""The AI-governance extension (urn:ietf:params:scim:schemas:extension:aigovernance:2.0:User).
+"""What an identity provider asserts about a person's AI use, and its effect on the policy.
 
-What the IdP asserts (true, false, or nothing) is kept as audit events of the account
-(`account.changed` with an `idp_attributes` payload), recorded only when the asserted value
-changes, in the same transaction as its effect on the policy:
+The IdP asserts it through SCIM's AI-governance extension (two booleans). What it asserts (true,
+false, or nothing) is kept as audit events of the account (`account.changed` with an
+`idp_attributes` payload), recorded only when the asserted value changes, in the same transaction
+as its effect on the policy:
 
 - aiFeaturesOptOut true: an account-scope deny rule for every AI feature (reason "IdP attribute
   aiFeaturesOptOut"); leaving true (false, or removed): those rules are retired, their history kept.
@@ -21,10 +22,15 @@ from audit.actors import Actor
 from audit.models import EventKind, OutboxEntry
 from audit.selectors import events_of
 
-from .schemas import AI_FEATURES_OPT_OUT, AI_GOVERNANCE_BY_NAME, AI_GOVERNANCE_URN, AI_TRAINING_CONSENT
+from . import services as governance
+from .models import (AIFeature, ConsentAction, ConsentEvent, DataCategory, DataKind, Effect, Mechanism, PolicyRule,
+                     Purpose, Scope)
+from .selectors import catalog_entries
 
+AI_FEATURES_OPT_OUT = "aiFeaturesOptOut"
+AI_TRAINING_CONSENT = "aiTrainingConsent"
+ATTRIBUTES = (AI_FEATURES_OPT_OUT, AI_TRAINING_CONSENT)
 PAYLOAD_KEY = "idp_attributes"
-ATTRIBUTES = tuple(spec["name"] for spec in AI_GOVERNANCE_BY_NAME.values())
 AI_OPT_OUT_REASON = "IdP attribute aiFeaturesOptOut"
 TRAINING_PURPOSE = "ai.training.first_party"
 
@@ -56,28 +62,25 @@ def asserted(organization, account_ids) -> dict[int, dict]:
     return states
 
 
-def resource_part(state: dict) -> dict | None:
-    """The extension as a resource shows it; None when the IdP asserts nothing."""
-    values = {name: value for name, value in state.items() if value is not None}
-    return values or None
-
-
 def changes(before: dict, after: dict) -> dict:
     return {name: after[name] for name in ATTRIBUTES if after.get(name) != before.get(name)}
 
 
-def apply(*, account: Account, actor: Actor, before: dict, after: dict) -> dict:
-    """Record what changed in the IdP's assertions and apply its effect; returns the changes."""
+def apply(*, account: Account, actor: Actor, before: dict, after: dict, schema: str) -> dict:
+    """Record what changed in the IdP's assertions and apply its effect; returns the changes.
+
+    `schema`: the URN the IdP asserted them under, kept in the event.
+    """
     changed = changes(before, after)
     if changed:
-        _apply_changes(account=account, actor=actor, changes=changed)
+        _apply_changes(account=account, actor=actor, changes=changed, schema=schema)
     return changed
 
 
 @transaction.atomic
-def _apply_changes(*, account: Account, actor: Actor, changes: dict) -> None:
+def _apply_changes(*, account: Account, actor: Actor, changes: dict, schema: str) -> None:
     audit.record(organization=account.organization, kind=EventKind.ACCOUNT_CHANGED, actor=actor,
-                 subject_account=account, payload={"schema": AI_GOVERNANCE_URN, PAYLOAD_KEY: changes})
+                 subject_account=account, payload={"schema": schema, PAYLOAD_KEY: changes})
     if AI_FEATURES_OPT_OUT in changes:
         apply_ai_opt_out(account=account, actor=actor, opt_out=bool(changes[AI_FEATURES_OPT_OUT]))
     if AI_TRAINING_CONSENT in changes:
@@ -87,10 +90,6 @@ def _apply_changes(*, account: Account, actor: Actor, changes: dict) -> None:
 @transaction.atomic
 def apply_ai_opt_out(*, account: Account, actor: Actor, opt_out: bool) -> None:
     """true: deny every AI feature for the account (account rules); false: retire those rules."""
-    from governance import services as governance
-    from governance.models import AIFeature, Effect, PolicyRule, Scope
-    from governance.selectors import catalog_entries
-
     organization = account.organization
     if opt_out:
         for feature in catalog_entries(AIFeature, organization):
@@ -110,10 +109,6 @@ def apply_ai_training_consent(*, account: Account, actor: Actor, consent: bool) 
     Per category, a grant is recorded when the IdP's last consent event is not a grant, a
     revocation only when it is one. Returns how many consent events were recorded.
     """
-    from governance import services as governance
-    from governance.models import ConsentAction, ConsentEvent, DataCategory, DataKind, Mechanism, Purpose
-    from governance.selectors import catalog_entries
-
     organization = account.organization
     purpose = catalog_entries(Purpose, organization).filter(key=TRAINING_PURPOSE).first()
     if purpose is None:

@@ -3,11 +3,10 @@ the one to refuse a value (a too-long name or a NUL would otherwise be a server 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from accounts.models import Account, Group
+from accounts.models import TOMBSTONE_MARK, Account, Group
 
 from .documents import Document
 from .errors import bad_request
-from .resources import TOMBSTONE_MARK
 
 
 def _max(model, name: str) -> int:

@@ -1,35 +1,14 @@
-"""Accounts and groups as SCIM resources: their representation, ETag, and `attributes` projection."""
+"""Accounts and groups as SCIM resources: their representation and ETag."""
 import hashlib
 from collections import defaultdict
 from typing import NamedTuple
 
 import orjson
 
-from accounts.models import Account, AccountGroup, Group
+from accounts.models import TOMBSTONE_MARK, Account, AccountGroup, Group
+from governance import idp_assertions
 
-from . import extension
-from .errors import bad_request
 from .schemas import AI_GOVERNANCE_URN, GROUP_URN, USER_URN
-
-# A deleted (DELETE /Users/{id}, DELETE /Groups/{id}) account or group keeps its row and its history,
-# renamed with this mark and its id so that the IdP may create the same name again. SCIM no longer
-# sees it (RFC 7644 §3.6: 404 afterwards, omitted from queries); the console still does.
-TOMBSTONE_MARK = "#deleted-"
-ALWAYS_RETURNED = frozenset({"id", "schemas"})
-
-
-def tombstone_name(name: str, pk: int, max_length: int) -> str:
-    suffix = f"{TOMBSTONE_MARK}{pk}"
-    return name[: max_length - len(suffix)] + suffix
-
-
-def live_accounts(organization):
-    return Account.objects.filter(organization=organization).exclude(user_name__contains=TOMBSTONE_MARK)
-
-
-def live_groups(organization):
-    return Group.objects.filter(organization=organization).exclude(display_name__contains=TOMBSTONE_MARK)
-
 
 def _iso(instant) -> str:
     return instant.isoformat().replace("+00:00", "Z")
@@ -47,8 +26,15 @@ def _finish(resource: dict) -> dict:
     return resource
 
 
+def _extension_part(state: dict) -> dict | None:
+    """The extension as a resource shows it; None when the IdP asserts nothing."""
+    values = {name: value for name, value in state.items() if value is not None}
+    return values or None
+
+
+
 def user_resource(account: Account, base_url: str, groups: list[tuple[int, str]], asserted: dict | None = None) -> dict:
-    ai_governance = extension.resource_part(asserted or {})
+    ai_governance = _extension_part(asserted or {})
     resource = {"schemas": [USER_URN, AI_GOVERNANCE_URN] if ai_governance else [USER_URN], "id": str(account.pk)}
     if account.external_id is not None:
         resource["externalId"] = account.external_id
@@ -135,7 +121,7 @@ def render_users(accounts, base_url: str) -> list[dict]:
     if not accounts:
         return []
     groups = groups_of(a.pk for a in accounts)
-    asserted = extension.asserted(accounts[0].organization_id, [a.pk for a in accounts])
+    asserted = idp_assertions.asserted(accounts[0].organization_id, [a.pk for a in accounts])
     return [user_resource(a, base_url, groups.get(a.pk, []), asserted[a.pk]) for a in accounts]
 
 
@@ -143,91 +129,3 @@ def render_groups(groups, base_url: str) -> list[dict]:
     groups = list(groups)
     members = members_of(g.pk for g in groups)
     return [group_resource(g, base_url, members.get(g.pk, [])) for g in groups]
-
-
-# ---------------------------------------------------------------------------------------------------
-# attributes / excludedAttributes (RFC 7644 §3.4.2.5, §3.9)
-
-def parse_attribute_list(raw: str | None, core_urn: str) -> dict[str, set[str] | None] | None:
-    """'userName,emails.value' -> {"username": None, "emails": {"value"}}; None when not given.
-
-    Names are case-insensitive and may carry the core schema's URN; the AI-governance extension is
-    named by its URN, or its attributes by URN:attribute. Other URNs select nothing.
-    """
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or len(raw) > 2000:
-        raise bad_request("attributes and excludedAttributes are comma-separated attribute names.")
-    selected: dict[str, set[str] | None] = {}
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
-        lowered = item.lower()
-        prefix = core_urn.lower() + ":"
-        ai_governance = AI_GOVERNANCE_URN.lower()
-        if lowered.startswith(prefix):
-            lowered = lowered[len(prefix):]
-        elif lowered == ai_governance:
-            selected[ai_governance] = None
-            continue
-        elif lowered.startswith(ai_governance + ":"):
-            attr, sub = ai_governance, lowered[len(ai_governance) + 1:]
-            if selected.get(attr, set()) is not None:
-                selected[attr] = selected.get(attr, set()) | {sub}
-            continue
-        elif lowered.startswith("urn:"):
-            continue
-        attr, _, sub = lowered.partition(".")
-        if sub:
-            current = selected.get(attr, set())
-            if current is not None:
-                current.add(sub)
-                selected[attr] = current
-        else:
-            selected[attr] = None
-    return selected
-
-
-def _keep_subs(value, subs: set[str]):
-    if isinstance(value, list):
-        kept = [_keep_subs(item, subs) for item in value]
-        return [item for item in kept if item]
-    if isinstance(value, dict):
-        return {k: v for k, v in value.items() if k.lower() in subs}
-    return value
-
-
-def _drop_subs(value, subs: set[str]):
-    if isinstance(value, list):
-        kept = [_drop_subs(item, subs) for item in value]
-        return [item for item in kept if item]
-    if isinstance(value, dict):
-        return {k: v for k, v in value.items() if k.lower() not in subs}
-    return value
-
-
-def project(resource: dict, attributes, excluded) -> dict:
-    if attributes:
-        out = {}
-        for key, value in resource.items():
-            lowered = key.lower()
-            if lowered in ALWAYS_RETURNED:
-                out[key] = value
-            elif lowered in attributes:
-                subs = attributes[lowered]
-                kept = value if subs is None else _keep_subs(value, subs)
-                if kept not in (None, [], {}):
-                    out[key] = kept
-        return out
-    if excluded:
-        out = {}
-        for key, value in resource.items():
-            lowered = key.lower()
-            if lowered in ALWAYS_RETURNED or lowered not in excluded:
-                out[key] = value
-            elif excluded[lowered] is not None:
-                kept = _drop_subs(value, excluded[lowered])
-                if kept not in (None, [], {}):
-                    out[key] = kept
-        return out
-    return resource
