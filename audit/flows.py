@@ -22,10 +22,9 @@ from governance.selectors import compiled_policy, policy_at
 
 from config.db import copy_rows, reserve_ids
 
-from . import chain
+from . import chain, ledger
 from .webhooks import notify_violations
-from .models import (AuditEvent, ChainHead, EventKind, ExposureRollup, ExposureSeen, FlowAccount, FlowBatch,
-                     TelemetryFlow, Verdict)
+from .models import EventKind, ExposureRollup, ExposureSeen, FlowAccount, FlowBatch, TelemetryFlow, Verdict
 
 MAX_FLOWS = 10_000
 MAX_ACCOUNTS_PER_FLOW = 1_000
@@ -141,29 +140,30 @@ def receive_batch(*, organization, actor, flows: list[list]) -> FlowBatch:
 
 def process_batch(batch_id: int) -> dict:
     """Judge a stored batch, exactly once: a second run, or one after a crash, finds it done or redoes it whole."""
-    with transaction.atomic():
-        batch = FlowBatch.objects.select_for_update().filter(pk=batch_id).first()
-        if batch is None or batch.status == FlowBatch.Status.DONE:
-            return batch.counts if batch else {}
-        organization = batch.organization
-        ChainHead.objects.get_or_create(organization=organization)
-        flows = orjson.loads(bytes(batch.payload))
-        existing = set(TelemetryFlow.objects.filter(organization=organization, flow_id__in=[f[0] for f in flows])
-                       .values_list("flow_id", flat=True))
-        fresh = [f for f in flows if f[0] not in existing]
-        head = ChainHead.objects.select_for_update().get(organization=organization)
-        if head.stalled:
-            # The chain is stopped at an outbox row it cannot chain: appending flows past it would put
-            # them ahead of changes made before them. The batch waits, stored; the sweep brings it back.
-            return {"waiting": f"the audit chain is stalled at outbox row {head.stalled_outbox_id}"}
-        compiled = compiled_policy(organization)
-        judged = _judge(organization, compiled, fresh)
-        counts = _write(organization, batch, judged, head, compiled.memberships)
-        counts["duplicate"] = len(flows) - len(fresh)
-        FlowBatch.objects.filter(pk=batch.pk).update(status=FlowBatch.Status.DONE, processed_at=timezone.now(),
-                                                     counts=counts, attempts=batch.attempts + 1)
-        if counts.get(Verdict.VIOLATION):
-            notify_violations(organization, batch.pk)
+    try:
+        with transaction.atomic():
+            batch = FlowBatch.objects.select_for_update().filter(pk=batch_id).first()
+            if batch is None or batch.status == FlowBatch.Status.DONE:
+                return batch.counts if batch else {}
+            organization = batch.organization
+            flows = orjson.loads(bytes(batch.payload))
+            existing = set(TelemetryFlow.objects.filter(organization=organization,
+                                                        flow_id__in=[f[0] for f in flows])
+                           .values_list("flow_id", flat=True))
+            fresh = [f for f in flows if f[0] not in existing]
+            compiled = compiled_policy(organization)
+            judged = _judge(organization, compiled, fresh)
+            head = ledger.locked_head(organization.pk)
+            counts = _write(organization, batch, judged, head, compiled.memberships)
+            counts["duplicate"] = len(flows) - len(fresh)
+            FlowBatch.objects.filter(pk=batch.pk).update(status=FlowBatch.Status.DONE, processed_at=timezone.now(),
+                                                         counts=counts, attempts=batch.attempts + 1)
+            if counts.get(Verdict.VIOLATION):
+                notify_violations(organization, batch.pk)
+    except ledger.ChainStalled as exc:
+        # Appending these flows would put them ahead of changes made before them: the batch waits,
+        # stored, and the sweep brings it back once the chain goes on (docs/operations.md).
+        return {"waiting": str(exc)}
     return counts
 
 
@@ -181,25 +181,20 @@ def _judge(organization, compiled, flows: list[list]):
     return judged
 
 
-EVENT_COLUMNS = ("organization_id", "seq", "kind", "occurred_at", "recorded_at", "actor_kind", "actor_name",
-                 "subject_account_id", "body", "prev_hash", "hash")
 FLOW_COLUMNS = ("id", "organization_id", "flow_id", "batch_id", "occurred_at", "data_category", "purpose",
                 "destination", "volume", "account_count", "verdict", "blocking_accounts", "reasons", "policy_version",
                 "audit_seq", "recorded_at")
 LINK_COLUMNS = ("flow_id", "account_id", "blocking")
 
 
-def _write(organization, batch: FlowBatch, judged, head: ChainHead, memberships) -> dict:
-    """Append the flows, their audit events and account links in bulk; returns the counts by verdict."""
+def _write(organization, batch: FlowBatch, judged, head, memberships) -> dict:
+    """Append the flows' audit events, then write the flows and account links in bulk; returns the
+    counts by verdict."""
     now = timezone.now()
-    recorded_at = chain.iso(now)
-    org_id = organization.pk
-    seq, prev = head.seq, head.hash
     actor = batch.submitted_by
-    actor_kind, actor_name = actor.get("kind", ""), actor.get("name", "")
     ids = reserve_ids(TelemetryFlow, len(judged))
-    events, flow_rows, links, counts = [], [], [], defaultdict(int)
-    dumps = orjson.dumps
+    entries, flow_rows, links, counts = [], [], [], defaultdict(int)
+    dumps, Entry = orjson.dumps, ledger.Entry
     for flow_pk, (flow, at, decision, user_names) in zip(ids, judged):
         flow_id, account_ids, category, purpose, destination, occurred_at, volume = flow
         allowed = decision.allowed
@@ -211,26 +206,24 @@ def _write(organization, batch: FlowBatch, judged, head: ChainHead, memberships)
         else:
             blocking = [name for name, d in zip(user_names, decision.accounts) if not d.allowed]
             reasons = blocking_reasons(decision, user_names)
-        seq += 1
         subject = next((d.account_id for d in decision.accounts if not d.allowed), account_ids[0])
-        body = chain.event_body(
-            organization_id=org_id, seq=seq, kind=kind, occurred_at=occurred_at, recorded_at=recorded_at, actor=actor,
-            subject_account=subject,
-            payload={"flow_id": flow_id, "batch": batch.pk, "accounts": user_names, "data_category": category,
-                     "purpose": purpose, "destination": destination, "volume": volume, "verdict": verdict,
-                     "blocking_accounts": blocking, "reasons": reasons, "policy_version": decision.policy_version})
-        digest = chain.link_hash(prev, body)
-        events.append((org_id, seq, kind, at, now, actor_kind, actor_name, subject, body, prev, digest))
-        prev = digest
-        flow_rows.append((flow_pk, org_id, flow_id, batch.pk, at, category, purpose, destination, volume,
+        entries.append(Entry(kind, at, actor, subject, {
+            "flow_id": flow_id, "batch": batch.pk, "accounts": user_names, "data_category": category,
+            "purpose": purpose, "destination": destination, "volume": volume, "verdict": verdict,
+            "blocking_accounts": blocking, "reasons": reasons, "policy_version": decision.policy_version},
+            occurred_iso=occurred_at))
+        flow_rows.append([flow_pk, organization.pk, flow_id, batch.pk, at, category, purpose, destination, volume,
                           len(account_ids), verdict, dumps(blocking).decode(), dumps(reasons).decode(),
-                          decision.policy_version, seq, now))
+                          decision.policy_version, None, now])
         links.extend((flow_pk, d.account_id, not d.allowed) for d in decision.accounts)
-    copy_rows(AuditEvent, EVENT_COLUMNS, events)
+    appended = ledger.append(head, entries, recorded_at=now)
+    if appended.stopped_at is not None:  # our own records, built above: a bug, not bad input
+        raise chain.Unchainable(f"flow {judged[appended.stopped_at][0][0]} cannot be chained: {appended.error}")
+    for seq, row in enumerate(flow_rows, start=appended.first_seq):
+        row[14] = seq  # audit_seq: the flow's event in the chain
     copy_rows(TelemetryFlow, FLOW_COLUMNS, flow_rows)
     copy_rows(FlowAccount, LINK_COLUMNS, links)
     _roll_up(organization, judged, memberships)
-    ChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev, updated_at=now)
     return dict(counts)
 
 
