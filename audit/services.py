@@ -10,11 +10,11 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 
 from config.jsonvalue import CHAIN_LIMITS, JSONValueError, check_json_value
+from config.tasks import enqueue_on_commit
 
-from . import chain, ledger, outbound, signing
+from . import chain, ledger, signing
 from .actors import Actor
-from .models import (AuditDigest, EventKind, OutboxEntry, OutboxRepair, SigningKey,
-                     WebhookEndpoint)
+from .models import AuditDigest, OutboxEntry, OutboxRepair, SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +30,8 @@ def _require_transaction():
 
 def _drain_after_commit(organization_id: int) -> None:
     """Ask a worker to chain this organization's outbox once the transaction commits (once per transaction)."""
-    connection = transaction.get_connection()
-    if any(getattr(callback, "audit_organization_id", None) == organization_id
-           for _, callback, _ in connection.run_on_commit):
-        return
-
-    def enqueue():
-        from .tasks import drain_outbox
-        drain_outbox.delay(organization_id)
-
-    enqueue.audit_organization_id = organization_id
-    # robust: if the broker is down the change is committed all the same; the sweep chains it later.
-    transaction.on_commit(enqueue, robust=True)
+    # if the broker is down the change is committed all the same; the sweep chains it later
+    enqueue_on_commit("audit.tasks.drain_outbox", organization_id, once=True)
 
 
 class UnchainableChange(DjangoValidationError):
@@ -251,35 +241,3 @@ def write_digest(organization) -> AuditDigest:
         event_count=statement["event_count"], head_hash=head.hash, algorithm=signing.ALGORITHM,
         key_fingerprint=fingerprint, previous_signature=statement["previous_signature"],
         signature=signing.sign(body), body=body)
-
-
-def _webhook_state(endpoint: WebhookEndpoint) -> dict:
-    # never the secret, nor credentials an endpoint saved before URLs were checked may hold
-    return {"id": endpoint.pk, "url": outbound.without_credentials(endpoint.url), "active": endpoint.active}
-
-
-@transaction.atomic
-def create_webhook(*, organization, actor: Actor, url: str, secret: str, active: bool = True) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.create(organization=organization, url=url, secret=secret, active=active)
-    record(organization=organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
-           payload={"action": "created", "after": _webhook_state(endpoint)})
-    return endpoint
-
-
-@transaction.atomic
-def update_webhook(*, endpoint: WebhookEndpoint, actor: Actor, **changes) -> WebhookEndpoint:
-    before = _webhook_state(endpoint)
-    for name, value in changes.items():
-        setattr(endpoint, name, value)
-    endpoint.save()
-    record(organization=endpoint.organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
-           payload={"action": "changed", "before": before, "after": _webhook_state(endpoint),
-                    "secret_rotated": "secret" in changes})
-    return endpoint
-
-
-@transaction.atomic
-def delete_webhook(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
-    record(organization=endpoint.organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
-           payload={"action": "deleted", "before": _webhook_state(endpoint)})
-    endpoint.delete()

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "accounts",
     "governance",
     "audit",
+    "flows",
     "console",
     "reports",
 ]
@@ -200,6 +201,7 @@ WEBHOOK_HTTPS_ONLY = PRODUCTION
 CELERY_BEAT_SCHEDULE = {
     "audit-sweep": {"task": "audit.tasks.sweep", "schedule": AUDIT_SWEEP_SECONDS},
     "audit-write-digests": {"task": "audit.tasks.write_digests", "schedule": AUDIT_DIGEST_MINUTES * 60.0},
+    "flows-sweep": {"task": "flows.tasks.sweep_flows", "schedule": AUDIT_SWEEP_SECONDS},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Report schedules live in the database (django-celery-beat); the entries above are copied there too.

@@ -5,10 +5,10 @@ from csp.decorators import csp_replace
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from config.api import api_not_found
 from accounts.api.views import AccountViewSet, GroupViewSet
-from audit.api.flows import ExposureView, FlowBatchViewSet, FlowViewSet, WebhookEndpointViewSet
 from audit.api.views import AuditEventViewSet
+from config.api import api_not_found
+from flows.api.views import ExposureView, FlowBatchViewSet, FlowViewSet, WebhookEndpointViewSet
 from governance.api.views import (CatalogView, ConsentViewSet, DecisionView, PolicyRuleViewSet,
                                   TermsVersionViewSet)
 from reports.api.views import ReportScheduleViewSet, ReportViewSet

@@ -6,11 +6,14 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from audit import chain, flows, ledger
+from audit import chain, ledger
 from audit import services as audit
 from audit.actors import SYSTEM
-from audit.models import AuditEvent, FlowBatch, OutboxEntry
+from audit.models import AuditEvent, OutboxEntry
 from audit.selectors import verify_chain
+from flows.batches import process_batch, receive_batch
+from flows.models import FlowBatch
+from flows.validation import validate_flows
 from governance.selectors import compiled_policy
 
 from ..factories import AccountFactory
@@ -23,7 +26,7 @@ PRODUCT_APPS = ("accounts", "governance", "audit", "console", "reports", "config
 
 def stored_batch(org, account, flow_id):
     with transaction.atomic():
-        return flows.receive_batch(organization=org, actor=SYSTEM, flows=flows.validate_flows(
+        return receive_batch(organization=org, actor=SYSTEM, flows=validate_flows(
             {"flows": [{"flow_id": flow_id, "accounts": [account.user_name], "data_category": "telemetry.usage",
                         "purpose": "service.provision", "destination": "vendor.service",
                         "occurred_at": timezone.now().isoformat()}]},
@@ -48,7 +51,7 @@ def test_a_fault_in_the_writer_stops_outbox_events_and_flow_events_alike(org, mo
     with pytest.raises(RuntimeError, match="injected fault"):
         audit.drain_outbox(org.pk)
     with pytest.raises(RuntimeError, match="injected fault"):
-        flows.process_batch(batch.pk)
+        process_batch(batch.pk)
 
     # then: neither kind got in, and both go in once the writer works again
     assert AuditEvent.objects.filter(organization=org).count() == chained
@@ -56,7 +59,7 @@ def test_a_fault_in_the_writer_stops_outbox_events_and_flow_events_alike(org, mo
     assert FlowBatch.objects.get(pk=batch.pk).status == FlowBatch.Status.RECEIVED
     monkeypatch.undo()
     audit.drain_outbox(org.pk)
-    flows.process_batch(batch.pk)
+    process_batch(batch.pk)
     kinds = list(AuditEvent.objects.filter(organization=org, seq__gt=chained).order_by("seq")
                  .values_list("kind", flat=True))
     assert kinds == ["group.created", "flow.permitted"]
