@@ -1,18 +1,18 @@
 """What the pipeline owes: work the database holds that no worker has finished yet. For on-call.
 
-The database, not the broker, holds pending work (the outbox, stored flow batches, webhook
-deliveries), and beat's sweep re-drives what waits too long; so the backlog read here is the
-truth about lag whatever happened to Redis or the workers.
+The database, not the broker, holds pending work (here the outbox; flows.operations has stored
+flow batches and webhook deliveries), and beat's sweeps re-drive what waits too long; so the
+backlog read here is the truth about lag whatever happened to Redis or the workers.
 """
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Min, OuterRef, Subquery, Sum
+from django.db.models import Count, Min, OuterRef, Subquery
 from django.utils import timezone
 
-from .models import AuditDigest, AuditEvent, ChainHead, FlowBatch, OutboxEntry, WebhookDelivery
+from .models import AuditDigest, AuditEvent, ChainHead, OutboxEntry
 
 log = logging.getLogger(__name__)
 
@@ -67,25 +67,17 @@ def log_stalled_chains() -> list[int]:
     return [chain.organization_id for chain in stalled]
 
 
-def backlog() -> list[Backlog]:
+def outbox_backlog() -> Backlog:
     outbox = OutboxEntry.objects.aggregate(n=Count("id"), oldest=Min("occurred_at"),
                                            organizations=Count("organization", distinct=True))
-    batches = FlowBatch.objects.filter(status=FlowBatch.Status.RECEIVED).aggregate(
-        n=Count("id"), oldest=Min("received_at"), flows=Sum("flow_count"))
-    deliveries = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).aggregate(
-        n=Count("id"), oldest=Min("created_at"))
-    failed = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.FAILED,
-                                            created_at__gte=timezone.now() - timedelta(days=1)).count()
+    return Backlog("audit outbox", outbox["n"], outbox["oldest"],
+                   f"{outbox['organizations']} organization(s); age is the oldest change's own instant")
+
+
+def digest_backlog() -> Backlog:
     overdue = overdue_digests()
-    return [
-        Backlog("audit outbox", outbox["n"], outbox["oldest"],
-                f"{outbox['organizations']} organization(s); age is the oldest change's own instant"),
-        Backlog("flow batches", batches["n"], batches["oldest"], f"{batches['flows'] or 0} flows waiting"),
-        Backlog("webhook deliveries", deliveries["n"], deliveries["oldest"],
-                f"{failed} given up in the last 24 h"),
-        Backlog("signed digests", len(overdue), min(overdue.values(), default=None),
-                "organizations with events past their last digest, which is older than two digest periods"),
-    ]
+    return Backlog("signed digests", len(overdue), min(overdue.values(), default=None),
+                   "organizations with events past their last digest, which is older than two digest periods")
 
 
 def overdue_digests() -> dict[int, datetime]:

@@ -4,25 +4,19 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
-import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from config.db import copy_rows
 from config.jsonvalue import CHAIN_LIMITS, JSONValueError, check_json_value
+from config.tasks import enqueue_on_commit
 
-from . import chain, outbound, signing
+from . import chain, ledger, signing
 from .actors import Actor
-from .models import (AuditDigest, AuditEvent, ChainHead, EventKind, OutboxEntry, OutboxRepair, SigningKey,
-                     WebhookEndpoint)
+from .models import AuditDigest, OutboxEntry, OutboxRepair, SigningKey
 
 log = logging.getLogger(__name__)
-
-
-EVENT_COLUMNS = ("organization_id", "seq", "kind", "occurred_at", "recorded_at", "actor_kind", "actor_name",
-                 "subject_account_id", "outbox_id", "body", "prev_hash", "hash")
 
 
 class NotInTransaction(RuntimeError):
@@ -36,18 +30,8 @@ def _require_transaction():
 
 def _drain_after_commit(organization_id: int) -> None:
     """Ask a worker to chain this organization's outbox once the transaction commits (once per transaction)."""
-    connection = transaction.get_connection()
-    if any(getattr(callback, "audit_organization_id", None) == organization_id
-           for _, callback, _ in connection.run_on_commit):
-        return
-
-    def enqueue():
-        from .tasks import drain_outbox
-        drain_outbox.delay(organization_id)
-
-    enqueue.audit_organization_id = organization_id
-    # robust: if the broker is down the change is committed all the same; the sweep chains it later.
-    transaction.on_commit(enqueue, robust=True)
+    # if the broker is down the change is committed all the same; the sweep chains it later
+    enqueue_on_commit("audit.tasks.drain_outbox", organization_id, once=True)
 
 
 class UnchainableChange(DjangoValidationError):
@@ -109,7 +93,6 @@ def drain_outbox(organization_id: int, *, batch_size: int | None = None) -> int:
     resumes the chain by itself.
     """
     size = batch_size or settings.AUDIT_DRAIN_BATCH
-    ChainHead.objects.get_or_create(organization_id=organization_id)
     total = 0
     while True:
         try:
@@ -130,64 +113,27 @@ def drain_outbox(organization_id: int, *, batch_size: int | None = None) -> int:
 def _drain_batch(organization_id: int, batch_size: int) -> tuple[int, bool]:
     """Chain up to batch_size pending rows in one transaction; returns (chained, whether to go on)."""
     with transaction.atomic():
-        head = ChainHead.objects.select_for_update().get(organization_id=organization_id)
-        entries = list(OutboxEntry.objects.filter(organization_id=organization_id).order_by("id")[:batch_size])
-        if not entries:
-            if head.stalled:
-                _clear_stall(head)
+        head = ledger.locked_head(organization_id)
+        rows = list(OutboxEntry.objects.filter(organization_id=organization_id).order_by("id")[:batch_size])
+        if head.stalled_outbox_id is not None and (not rows or rows[0].pk != head.stalled_outbox_id):
+            ledger.clear_stall(head)  # the row it was stopped at is gone (removed by hand): nothing to wait for
+        if not rows:
             return 0, False
-        events, recorded_at = [], timezone.now()
-        seq, prev = head.seq, head.hash
-        stall = None
-        for entry in entries:
-            try:
-                body = chain.event_body(organization_id=organization_id, seq=seq + 1, kind=entry.kind,
-                                        occurred_at=entry.occurred_at, recorded_at=recorded_at, actor=entry.actor,
-                                        subject_account=entry.subject_account_id, payload=entry.payload)
-                projection = chain.event_projection(kind=entry.kind, actor=entry.actor)
-            except (chain.Unchainable, orjson.JSONEncodeError, TypeError, ValueError) as exc:
-                stall = (entry, f"{type(exc).__name__}: {exc}")
-                break
-            seq += 1
-            digest = chain.link_hash(prev, body)
-            events.append((organization_id, seq, projection[0], entry.occurred_at, recorded_at, projection[1],
-                           projection[2], entry.subject_account_id, entry.pk, body, prev, digest))
-            prev = digest
-        if events:
-            copy_rows(AuditEvent, EVENT_COLUMNS, events)
-            OutboxEntry.objects.filter(pk__in=[event[8] for event in events]).delete()
-            ChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev, updated_at=recorded_at)
-        if stall:
-            _record_stall(head, *stall)
-            return len(events), False
-        if head.stalled:
-            _clear_stall(head)
-    return len(events), len(entries) == batch_size
+        appended = ledger.append(head, [
+            ledger.Entry(row.kind, row.occurred_at, row.actor, row.subject_account_id, row.payload, row.pk)
+            for row in rows])
+        if appended.count:
+            OutboxEntry.objects.filter(pk__in=[row.pk for row in rows[:appended.count]]).delete()
+    return appended.count, appended.stopped_at is None and len(rows) == batch_size
 
 
 def _stall_at_oldest(organization_id: int, error: str) -> None:
     with transaction.atomic():
-        head = ChainHead.objects.select_for_update().get(organization_id=organization_id)
-        entry = OutboxEntry.objects.filter(organization_id=organization_id).order_by("id").first()
-        if entry is not None:
-            _record_stall(head, entry, error)
-
-
-def _record_stall(head: ChainHead, entry: OutboxEntry, error: str) -> None:
-    """Mark the chain stopped at this row. Logged the first time; the sweep logs it again each round."""
-    first = head.stalled_outbox_id != entry.pk
-    ChainHead.objects.filter(pk=head.pk).update(
-        stalled_outbox_id=entry.pk, stall_error=error[:2000],
-        stalled_since=timezone.now() if first or head.stalled_since is None else head.stalled_since)
-    if first:
-        log.error("audit chain of organization %s stalled at seq %s: outbox row %s (%s) cannot be chained: %s",
-                  head.organization_id, head.seq + 1, entry.pk, entry.kind, error)
-
-
-def _clear_stall(head: ChainHead) -> None:
-    ChainHead.objects.filter(pk=head.pk).update(stalled_outbox_id=None, stalled_since=None, stall_error="")
-    log.warning("audit chain of organization %s resumed past outbox row %s", head.organization_id,
-                head.stalled_outbox_id)
+        head = ledger.locked_head(organization_id)
+        row = OutboxEntry.objects.filter(organization_id=organization_id).order_by("id").first()
+        if row is not None:
+            ledger.record_stall(head, ledger.Entry(row.kind, row.occurred_at, row.actor, row.subject_account_id,
+                                                   row.payload, row.pk), error)
 
 
 class NothingToRepair(ValueError):
@@ -205,7 +151,7 @@ def repair_outbox_entry(*, organization_id: int, outbox_id: int, reason: str, re
         if not text.strip() or "\x00" in text or len(text) > 2000:
             raise ValueError(f"{name} must be 1 to 2,000 characters without NUL")
     with transaction.atomic():
-        head = ChainHead.objects.select_for_update().get(organization_id=organization_id)
+        head = ledger.locked_head(organization_id)
         entry = OutboxEntry.objects.filter(organization_id=organization_id, pk=outbox_id).first()
         oldest = OutboxEntry.objects.filter(organization_id=organization_id).order_by("id").values_list(
             "pk", flat=True).first()
@@ -274,8 +220,7 @@ def _ensure_public_key() -> tuple[str, str]:
 @transaction.atomic
 def write_digest(organization) -> AuditDigest:
     """Sign the organization's chain head as it stands now, covering the events since the last digest."""
-    ChainHead.objects.get_or_create(organization_id=organization.pk)
-    head = ChainHead.objects.select_for_update().get(organization_id=organization.pk)
+    head = ledger.locked_head(organization.pk)
     previous = AuditDigest.objects.filter(organization=organization).order_by("-period_end", "-id").first()
     first_seq = (previous.last_seq if previous else 0) + 1
     count = head.seq - first_seq + 1
@@ -296,35 +241,3 @@ def write_digest(organization) -> AuditDigest:
         event_count=statement["event_count"], head_hash=head.hash, algorithm=signing.ALGORITHM,
         key_fingerprint=fingerprint, previous_signature=statement["previous_signature"],
         signature=signing.sign(body), body=body)
-
-
-def _webhook_state(endpoint: WebhookEndpoint) -> dict:
-    # never the secret, nor credentials an endpoint saved before URLs were checked may hold
-    return {"id": endpoint.pk, "url": outbound.without_credentials(endpoint.url), "active": endpoint.active}
-
-
-@transaction.atomic
-def create_webhook(*, organization, actor: Actor, url: str, secret: str, active: bool = True) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.create(organization=organization, url=url, secret=secret, active=active)
-    record(organization=organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
-           payload={"action": "created", "after": _webhook_state(endpoint)})
-    return endpoint
-
-
-@transaction.atomic
-def update_webhook(*, endpoint: WebhookEndpoint, actor: Actor, **changes) -> WebhookEndpoint:
-    before = _webhook_state(endpoint)
-    for name, value in changes.items():
-        setattr(endpoint, name, value)
-    endpoint.save()
-    record(organization=endpoint.organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
-           payload={"action": "changed", "before": before, "after": _webhook_state(endpoint),
-                    "secret_rotated": "secret" in changes})
-    return endpoint
-
-
-@transaction.atomic
-def delete_webhook(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
-    record(organization=endpoint.organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
-           payload={"action": "deleted", "before": _webhook_state(endpoint)})
-    endpoint.delete()

@@ -23,7 +23,7 @@ ExposureSeen rows are then derived from exactly those rows in SQL (INSERT ... SE
 per UTC day and group x category x purpose x destination x verdict, the flows that touched the group
 once each, their volume and the distinct accounts; the accounts' groups stand for the groups at each
 flow's instant (group_key 0 for none), which they are, since no membership changes after the
-backdated seeding. Every run checks one day of them against audit.flows._roll_up, the workers' own
+backdated seeding. Every run checks one day of them against flows.rollups.roll_up, the workers' own
 code, fed the same flows in batches of 10,000 (in a transaction rolled back afterwards). Not written:
 the flows' audit events (this page never reads the chain; `audit_seq` is 0) and the batches'
 payloads (one done FlowBatch per 10,000 flows, with its counts).
@@ -79,12 +79,13 @@ from decisions import current_rss_mb, machine, rss_mb  # noqa: E402  (bench/deci
 
 from accounts import services as accounts  # noqa: E402
 from accounts.models import Account, AccountGroup, Group, Organization, PastMembership  # noqa: E402
-from audit import flows as audit_flows  # noqa: E402
 from audit.actors import Actor  # noqa: E402
-from audit.models import ExposureRollup, ExposureSeen, FlowAccount, FlowBatch, TelemetryFlow, Verdict  # noqa: E402
 from config.db import copy_rows, reserve_ids  # noqa: E402
 from console import selectors  # noqa: E402
 from console.demo_data import DAILY_FLOWS, INCIDENT, backdated  # noqa: E402
+from flows.judging import FLOW_COLUMNS, LINK_COLUMNS  # noqa: E402
+from flows.models import ExposureRollup, ExposureSeen, FlowAccount, FlowBatch, TelemetryFlow, Verdict  # noqa: E402
+from flows.rollups import roll_up  # noqa: E402
 from governance import services as governance  # noqa: E402
 from governance.decisions import blocking_reasons, decision_payload  # noqa: E402
 from governance.models import AIFeature, ConsentEvent, DataCategory, Purpose  # noqa: E402
@@ -277,8 +278,8 @@ def seed_day(org, compiled, rng, day, start, span, count, uses, people, members,
                           decision.policy_version, 0, at))
         links.extend((flow_pk, d.account_id, not d.allowed) for d in decision.accounts)
     FlowBatch.objects.filter(pk=batch.pk).update(counts=dict(counts))
-    copy_rows(TelemetryFlow, audit_flows.FLOW_COLUMNS, flow_rows)
-    copy_rows(FlowAccount, audit_flows.LINK_COLUMNS, links)
+    copy_rows(TelemetryFlow, FLOW_COLUMNS, flow_rows)
+    copy_rows(FlowAccount, LINK_COLUMNS, links)
     derive_rollups(org, ids[0], ids[-1])
 
 
@@ -328,7 +329,7 @@ class RolledBack(Exception):
 
 
 def check_rollups(org, day: date) -> None:
-    """The SQL-derived rollups of `day` against the workers' audit.flows._roll_up over the same flows."""
+    """The SQL-derived rollups of `day` against the workers' flows.rollups.roll_up over the same flows."""
     t = time.perf_counter()
     derived = rollups_of(org, day)
     compiled = compiled_policy(org)
@@ -348,14 +349,14 @@ def check_rollups(org, day: date) -> None:
             ExposureRollup.objects.filter(organization=org, day=day).delete()
             ExposureSeen.objects.filter(organization=org, day=day).delete()
             for first in range(0, len(judged), BATCH):
-                audit_flows._roll_up(org, judged[first:first + BATCH], compiled.memberships)
+                roll_up(org, judged[first:first + BATCH], compiled.memberships)
             workers = rollups_of(org, day)
             raise RolledBack
     except RolledBack:
         pass
     same = derived == workers
     print(f"rollup_check: {day}, {len(flows):,} flows, {len(derived[0]):,} rollup cells and {len(derived[1]):,} seen "
-          f"rows: {'the same as' if same else 'DIFFERENT FROM'} audit.flows._roll_up in batches of {BATCH:,} "
+          f"rows: {'the same as' if same else 'DIFFERENT FROM'} flows.rollups.roll_up in batches of {BATCH:,} "
           f"({time.perf_counter() - t:.0f} s)", flush=True)
     if not same:
         raise SystemExit(f"cells differing: {len(set(derived[0].items()) ^ set(workers[0].items()))}, "

@@ -42,9 +42,11 @@ from rest_framework import serializers  # noqa: E402
 
 from accounts import services as accounts  # noqa: E402
 from accounts.models import Account, Organization  # noqa: E402
-from audit import flows, services as audit  # noqa: E402
+from audit import services as audit  # noqa: E402
 from audit.actors import SYSTEM, Actor  # noqa: E402
-from audit.models import (ExposureRollup, FlowAccount, FlowBatch, TelemetryFlow)  # noqa: E402
+from flows.batches import receive_batch  # noqa: E402
+from flows.models import ExposureRollup, FlowAccount, FlowBatch, TelemetryFlow  # noqa: E402
+from flows.validation import validate_flows  # noqa: E402
 from governance import services as governance  # noqa: E402
 from governance.models import DataCategory, Purpose  # noqa: E402
 from governance.selectors import compiled_policy  # noqa: E402
@@ -255,9 +257,9 @@ def profile_one_batch(org, size: int) -> None:
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
-    validated = flows.validate_flows(body, catalog=compiled.snapshot.catalog,
+    validated = validate_flows(body, catalog=compiled.snapshot.catalog,
                                      resolve_accounts=lambda ns: {n: compiled.account_ids[n] for n in ns})
-    flows.receive_batch(organization=org, actor=Actor("token", None, "profile"), flows=validated)  # judged eagerly
+    receive_batch(organization=org, actor=Actor("token", None, "profile"), flows=validated)  # judged eagerly
     profiler.disable()
     total = time.perf_counter() - started
     stats = pstats.Stats(profiler)

@@ -8,7 +8,7 @@ Seeds the organization `bench-report` once (a later run reuses it): 100,000 acco
 (accounts.services.create_accounts, in chunks), 2,000 rules set before last month and 200 changes
 during it, 300,000 consent events (governance.services.import_consents), a terms version requiring
 re-consent in the middle of the month, and last month's flows. The flows go through
-audit.flows.validate_flows + receive_batch and are judged in this process by process_batch, the
+flows.validation.validate_flows + flows.batches.receive_batch and are judged in this process by process_batch, the
 worker's own code: the exposure rollups, flows, account links and chained audit events are the
 ones workers write, not bulk rows made up for the benchmark.
 
@@ -44,9 +44,12 @@ from django.utils import timezone  # noqa: E402
 
 from accounts import services as accounts  # noqa: E402
 from accounts.models import Account, Organization  # noqa: E402
-from audit import flows, services as audit  # noqa: E402
+from audit import services as audit  # noqa: E402
 from audit.actors import Actor  # noqa: E402
-from audit.models import AuditDigest, AuditEvent, TelemetryFlow  # noqa: E402
+from audit.models import AuditDigest, AuditEvent  # noqa: E402
+from flows.batches import process_batch, receive_batch  # noqa: E402
+from flows.models import TelemetryFlow  # noqa: E402
+from flows.validation import validate_flows  # noqa: E402
 from governance import selectors as governance_selectors, services as governance  # noqa: E402
 from governance.models import AIFeature, DataCategory, Purpose  # noqa: E402
 from reports import periods, services as reports  # noqa: E402
@@ -183,10 +186,10 @@ def report_flows(org: Organization, n_flows: int, start, end) -> None:
             at = start_at + timedelta(seconds=span * i / n_flows + rng.random())
             body["flows"].append({"flow_id": f"bench-{i}", "accounts": who, "data_category": c, "purpose": p,
                                   "destination": d, "occurred_at": at.isoformat(), "volume": rng.randrange(1, 5000)})
-        validated = flows.validate_flows(body, catalog=compiled.snapshot.catalog,
+        validated = validate_flows(body, catalog=compiled.snapshot.catalog,
                                          resolve_accounts=lambda wanted: {w: compiled.account_ids[w] for w in wanted})
-        batch = flows.receive_batch(organization=org, actor=SERVICE, flows=validated)
-        flows.process_batch(batch.pk)  # a flow_id already judged is skipped: resuming never doubles one
+        batch = receive_batch(organization=org, actor=SERVICE, flows=validated)
+        process_batch(batch.pk)  # a flow_id already judged is skipped: resuming never doubles one
         reported = first + len(body["flows"])
         if reported % 100_000 == 0 or reported == n_flows:
             t = step(f"{reported:,} flows judged", t)

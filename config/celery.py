@@ -21,7 +21,7 @@ class Task(CeleryTask):
     reports, webhook deliveries) and the beat sweep re-drives it, so a request that commits work
     need not wait on a dead Redis for each task it hands on: one send per moment tries the broker
     (config/outage.py), the others raise BrokerUnavailable at once. Callers that send after commit
-    (`transaction.on_commit(..., robust=True)`) carry on as before, and the outage is logged once.
+    (`config.tasks.enqueue_on_commit`) carry on as before, and the outage is logged once.
     """
 
     def apply_async(self, *args, **kwargs):

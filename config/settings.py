@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "accounts",
     "governance",
     "audit",
+    "flows",
     "console",
     "reports",
     "scim",
@@ -193,7 +194,7 @@ AUDIT_DRAIN_BATCH = env.int("AUDIT_DRAIN_BATCH", default=2000)
 # Flow batches still waiting after this long are re-driven by the sweep (a lost task, a dead worker).
 FLOW_SWEEP_AFTER_SECONDS = env.float("FLOW_SWEEP_AFTER_SECONDS", default=60)
 FLOW_SWEEP_LIMIT = env.int("FLOW_SWEEP_LIMIT", default=500)
-# Webhooks reach public addresses only (audit/outbound.py); these named hosts, comma-separated, may be
+# Webhooks reach public addresses only (flows/outbound.py); these named hosts, comma-separated, may be
 # internal (tests, on-premise receivers). Production sends webhooks over HTTPS only.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 WEBHOOK_HTTPS_ONLY = PRODUCTION
@@ -201,6 +202,7 @@ WEBHOOK_HTTPS_ONLY = PRODUCTION
 CELERY_BEAT_SCHEDULE = {
     "audit-sweep": {"task": "audit.tasks.sweep", "schedule": AUDIT_SWEEP_SECONDS},
     "audit-write-digests": {"task": "audit.tasks.write_digests", "schedule": AUDIT_DIGEST_MINUTES * 60.0},
+    "flows-sweep": {"task": "flows.tasks.sweep_flows", "schedule": AUDIT_SWEEP_SECONDS},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Report schedules live in the database (django-celery-beat); the entries above are copied there too.

@@ -4,13 +4,12 @@ from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_replace
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
-from rest_framework.urlpatterns import format_suffix_patterns
 
 from config.api import api_not_found
 from accounts.api.views import AccountViewSet, GroupViewSet
-from audit.api.flows import ExposureView, FlowBatchViewSet, FlowViewSet, WebhookEndpointViewSet
 from audit.api.views import AuditEventViewSet
 from console.views import SignInView
+from flows.api.views import ExposureView, FlowBatchViewSet, FlowViewSet, WebhookEndpointViewSet
 from governance.api.views import (AccountEffectivePolicyView, CatalogView, ConsentViewSet, DecisionView,
                                   PolicyRuleViewSet, TermsVersionViewSet)
 from reports.api.views import ReportScheduleViewSet, ReportViewSet
@@ -34,9 +33,9 @@ api_v1 = [
     path("catalog/", CatalogView.as_view(), name="catalog"),
     path("decisions/", DecisionView.as_view(), name="decisions"),
     path("exposure/", ExposureView.as_view(), name="exposure"),
-    # beside the router's account routes, with the same id pattern and format suffix
-    *format_suffix_patterns([re_path(r"^accounts/(?P<pk>[^/.]+)/effective-policy/$",
-                                     AccountEffectivePolicyView.as_view(), name="account-effective-policy")]),
+    # beside the router's account routes, with the same id pattern
+    re_path(r"^accounts/(?P<pk>[^/.]+)/effective-policy/$", AccountEffectivePolicyView.as_view(),
+            name="account-effective-policy"),
     *router.urls,
 ]
 

@@ -25,8 +25,9 @@ from django.utils import timezone
 from accounts.models import Account, AccountGroup, Group
 from accounts.selectors import account_ids_by_user_name
 from audit.actors import Actor
-from audit.flows import receive_batch, validate_flows
-from audit.models import FlowBatch
+from flows.batches import receive_batch
+from flows.models import FlowBatch
+from flows.validation import validate_flows
 from governance import services as governance
 from governance.models import AIFeature, DataCategory, Purpose, TermsVersion
 from governance.selectors import catalog_entries, load_catalog

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 
 from accounts import services as accounts_services
 from accounts.models import Account, ApiToken, Group, TokenScope
-from audit.models import EventKind, Verdict
+from audit.models import EventKind
+from flows.models import Verdict
 from governance import services as governance
 from governance.models import Effect, Scope
 

@@ -24,10 +24,10 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Account, AccountGroup, Group, PastMembership
-from audit.models import (AuditDigest, AuditEvent, ChainHead, EventKind, ExposureRollup, ExposureSeen, FlowAccount,
-                          OutboxEntry, SigningKey, TelemetryFlow, Verdict)
+from audit.models import AuditDigest, AuditEvent, ChainHead, EventKind, OutboxEntry, SigningKey
 from audit.selectors import events_of, latest_digest, verify_chain
 from audit.signing import verify_signature
+from flows.models import ExposureRollup, ExposureSeen, FlowAccount, TelemetryFlow, Verdict
 from governance.consent import MISSING, REVOKED, STALE, VALID, ConsentRecord
 from governance.engine import CUSTOMER_CONTENT, Target, catalog_default, resolve
 from governance.models import AIFeature, ConsentEvent, DataCategory, Purpose, TermsVersion
@@ -417,7 +417,7 @@ class FlowDays:
         self.days = self._read(organization, day__gte=self.first)
 
     def cells(self, since: date, until: date, groups: dict) -> list[dict]:
-        """The rows of `audit.selectors.exposure` for the period (flows, volume, violations and their
+        """The rows of `flows.selectors.exposure` for the period (flows, volume, violations and their
         volume per group x category x purpose x destination), from the rollups."""
         totals = self._totals.get((since, until))
         if totals is None:

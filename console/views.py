@@ -2,7 +2,7 @@
 
 A view reads its input through a form, calls selectors (reads) or one service (a write, audited
 exactly like the API's, with the signed-in user as actor), and renders. Charts are built by
-`audit.charts` from selector output and embedded as figure JSON.
+`flows.charts` from selector output and embedded as figure JSON.
 """
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import services as accounts_services
 from accounts.models import Account, ApiToken, Role
-from audit import charts
 from audit.actors import user_actor
+from flows import charts
 from governance import services as governance
 from governance.selectors import compiled_policy, effective_policy_for, simulate_rule
 

@@ -1,6 +1,6 @@
 """The report's Plotly figures: from a report's content (plain data) to figures. No queries in here.
 
-The flow and activity charts are the console's own builders (`audit.charts`); the consent and
+The flow and activity charts are the console's own builders (`flows.charts`); the consent and
 group charts below exist only in the report.
 """
 from datetime import date, datetime
@@ -8,8 +8,8 @@ from typing import NamedTuple
 
 import plotly.graph_objects as go
 
-from audit import charts as audit_charts
-from audit.charts import FONT, GRANT, GRID, MUTED, PERMITTED, REVOKE, VIOLATION, empty, plain
+from flows import charts as flow_charts
+from flows.charts import FONT, GRANT, GRID, MUTED, PERMITTED, REVOKE, VIOLATION, empty, plain
 
 NOT_FREE = "#e3a04f"
 MISSING = "#c9ced6"
@@ -117,14 +117,14 @@ def report_charts(content: dict) -> list[Chart]:
               coverage_by_group(consent["by_group_use"], consent["by_group"])),
         Chart("activity", "Consent and violations per day",
               "Consents granted (up) and revoked (down), flow violations (line); terms versions as dotted lines.",
-              audit_charts.activity_timeline(
+              flow_charts.activity_timeline(
                   [date.fromisoformat(d) for d in days],
                   [daily_consent.get(d, {}).get("grant", 0) for d in days],
                   [daily_consent.get(d, {}).get("revoke", 0) for d in days],
                   [d["violations"] for d in flows["daily"]], terms)),
         Chart("flows", "Where the data went",
               "Data categories → purposes → destinations, weighted by volume; violations in red.",
-              audit_charts.exposure_sankey(
+              flow_charts.exposure_sankey(
                   flows["cells"], category_names={k: v["name"] for k, v in names["data_categories"].items()},
                   category_kinds={k: v["kind"] for k, v in names["data_categories"].items()},
                   purpose_names={k: v["name"] for k, v in names["purposes"].items()})),

@@ -19,10 +19,12 @@ from django.utils import timezone
 
 from accounts.models import Account, Group, Organization
 from audit.chain import GENESIS_HASH, iso, verify_links
-from audit.models import AuditDigest, ChainHead, EventKind, FlowAccount, SigningKey, TelemetryFlow, Verdict
-from audit.selectors import event_rows, events_of, exposure, public_keys
+from audit.models import AuditDigest, ChainHead, EventKind, SigningKey
+from audit.selectors import event_rows, events_of, public_keys
 from audit.signing import verify_signature
 from audit.verification import verify_digests
+from flows.models import FlowAccount, TelemetryFlow, Verdict
+from flows.selectors import exposure
 from governance.consent import REVOKED, STALE, VALID, ConsentIndex, ConsentRecord
 from governance.engine import Catalog, Effective, PolicySnapshot, Target, resolve
 from governance.models import AIFeature, ConsentEvent, DataCategory, Purpose, TermsVersion

@@ -24,6 +24,7 @@ from accounts.models import Organization
 from audit import services as audit
 from audit.actors import Actor
 from audit.models import EventKind
+from config.tasks import enqueue_on_commit
 
 from . import periods, selectors
 from .models import (ALL_FORMATS, CADENCE_CRON, CADENCE_PERIOD, Cadence, Format, Period, Report, ReportFile,
@@ -211,20 +212,12 @@ def check_period(period_start: date, period_end: date, *, today: date) -> None:
 
 
 def _generate_after_commit(report_id: int) -> None:
-    def enqueue():
-        from .tasks import generate_report
-        generate_report.delay(report_id)
-
-    # robust: with the broker down the report stays queued, and the sweep re-drives it
-    transaction.on_commit(enqueue, robust=True)
+    # with the broker down the report stays queued, and the sweep re-drives it
+    enqueue_on_commit("reports.tasks.generate_report", report_id)
 
 
 def _deliver_after_commit(report_id: int) -> None:
-    def enqueue():
-        from .tasks import deliver_report
-        deliver_report.delay(report_id)
-
-    transaction.on_commit(enqueue, robust=True)
+    enqueue_on_commit("reports.tasks.deliver_report", report_id)
 
 
 @transaction.atomic

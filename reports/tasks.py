@@ -3,12 +3,12 @@ from datetime import timedelta
 from smtplib import SMTPException
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+
+from config.tasks import RETRY as RETRY_FOREVER
 
 from . import selectors, services
 
-RETRY = {"acks_late": True, "reject_on_worker_lost": True, "autoretry_for": (OperationalError, InterfaceError),
-         "retry_backoff": True, "retry_backoff_max": 60, "max_retries": 10}
+RETRY = {**RETRY_FOREVER, "max_retries": 10}  # a report is worth ten tries; the sweep re-drives it after
 # A report whose row has not moved for this long lost its task (progress moves it every few seconds).
 STALE_AFTER = timedelta(minutes=10)
 MAX_DELIVERIES = 5

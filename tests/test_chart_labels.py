@@ -9,7 +9,7 @@ import orjson
 import plotly.graph_objects as go
 import pytest
 
-from audit import charts as audit_charts
+from flows import charts as flow_charts
 from reports import charts as report_charts
 
 PAYLOADS = [
@@ -27,18 +27,18 @@ OUR_OWN_TAGS = {"<br>", "<extra>", "</extra>"}  # in our hover templates and wra
 def builders(name: str) -> dict:
     """Every figure builder, with `name` wherever it takes something someone typed."""
     return {
-        audit_charts.exposure_sankey: lambda: audit_charts.exposure_sankey(
+        flow_charts.exposure_sankey: lambda: flow_charts.exposure_sankey(
             [{"data_category": "c", "purpose": "p", "destination": name, "flows": 3, "volume": 30, "violations": 1,
               "violation_volume": 10}],
             category_names={"c": name}, category_kinds={"c": "customer_content"}, purpose_names={"p": name}),
-        audit_charts.exposure_heatmap: lambda: audit_charts.exposure_heatmap([name], [name], [[0.5]], [["1 of 2"]]),
-        audit_charts.activity_timeline: lambda: audit_charts.activity_timeline(
+        flow_charts.exposure_heatmap: lambda: flow_charts.exposure_heatmap([name], [name], [[0.5]], [["1 of 2"]]),
+        flow_charts.activity_timeline: lambda: flow_charts.activity_timeline(
             [date(2026, 3, 1)], [2], [1], [1], [{"version": name, "effective_at": AT, "requires_reconsent": True}]),
-        audit_charts.exposure_treemap: lambda: audit_charts.exposure_treemap(
+        flow_charts.exposure_treemap: lambda: flow_charts.exposure_treemap(
             name, [{"name": name, "members": 4, "training": 1, "ai_only": 1}]),
-        audit_charts.terms_timeline: lambda: audit_charts.terms_timeline(
+        flow_charts.terms_timeline: lambda: flow_charts.terms_timeline(
             [{"version": name, "effective_at": AT, "requires_reconsent": False, "covers": 1, "consents": 2}], now=AT),
-        audit_charts.reconsent_coverage: lambda: audit_charts.reconsent_coverage(
+        flow_charts.reconsent_coverage: lambda: flow_charts.reconsent_coverage(
             [{"group": name, "renewed": 1, "revoked": 1, "pending": 1}]),
         report_charts.consent_by_use: lambda: report_charts.consent_by_use(
             [{"use": name, "accounts": 3, "freely_given": 1, "not_freely_given": 0, "stale": 0, "revoked": 1,
@@ -92,7 +92,7 @@ def figure_builders(module) -> set:
 
 
 def test_every_figure_builder_is_checked_here():
-    assert figure_builders(audit_charts) | figure_builders(report_charts) == set(builders("x"))
+    assert figure_builders(flow_charts) | figure_builders(report_charts) == set(builders("x"))
 
 
 @pytest.mark.parametrize("name", PAYLOADS)
@@ -107,5 +107,5 @@ def test_a_typed_name_is_shown_as_typed_and_never_read_as_markup(builder, name):
 
 
 def test_plain_text_is_left_alone():
-    assert audit_charts.plain("Sales · EMEA (42)") == "Sales · EMEA (42)"
-    assert shown(audit_charts.plain("a < b > c & d")) == "a < b > c & d"
+    assert flow_charts.plain("Sales · EMEA (42)") == "Sales · EMEA (42)"
+    assert shown(flow_charts.plain("a < b > c & d")) == "a < b > c & d"

@@ -27,11 +27,11 @@ from django.urls import reverse
 from accounts import services as accounts
 from accounts.throttling import PrincipalRateThrottle
 from audit.actors import SYSTEM
-from audit.models import FlowBatch
 from config import outage
 from console import throttle
+from flows.models import FlowBatch
 
-from .audit.test_flow_workers import assert_each_flow_judged_once, make_flows
+from .flows.test_flow_workers import assert_each_flow_judged_once, make_flows
 from .console.conftest import PASSWORD, member
 from .factories import AccountFactory
 from .workers import ROOT, celery_worker, database_url, require_services, wait_for

@@ -21,9 +21,13 @@ from rest_framework.test import APIClient
 from accounts import services as accounts
 from accounts.models import Account, AccountGroup, ApiToken, Group, Membership, Organization
 from scim.schemas import GROUP_URN, PATCH_OP_URN, SEARCH_REQUEST_URN, USER_URN
-from audit import flows, services as audit
+from audit import services as audit
 from audit.actors import SYSTEM
-from audit.models import AuditEvent, FlowBatch, OutboxEntry, TelemetryFlow, WebhookEndpoint
+from audit.models import AuditEvent, OutboxEntry
+from flows import webhooks
+from flows.batches import process_batch, receive_batch
+from flows.models import FlowBatch, TelemetryFlow, WebhookEndpoint
+from flows.validation import validate_flows
 from governance import services as governance
 from governance.models import ConsentEvent, DataCategory, PolicyRule, Purpose, TermsVersion
 from governance.selectors import compiled_policy
@@ -190,13 +194,13 @@ def mine(org):
     consent = governance.record_consent(organization=org, actor=SYSTEM, account=account, action="grant",
                                         mechanism="self_service", data_category=transcript, purpose=training)
     compiled = compiled_policy(org)
-    batch = flows.receive_batch(organization=org, actor=SYSTEM, flows=flows.validate_flows(
+    batch = receive_batch(organization=org, actor=SYSTEM, flows=validate_flows(
         {"flows": [{"flow_id": "quokka-flow-1", "accounts": [account.user_name], "data_category": "content.transcript",
                     "purpose": "ai.training.first_party", "destination": "vendor.model_training",
                     "occurred_at": timezone.now().isoformat(), "volume": 1}]},
         catalog=compiled.snapshot.catalog, resolve_accounts=lambda names: {account.user_name: account.pk}))
-    flows.process_batch(batch.pk)
-    webhook = audit.create_webhook(organization=org, actor=SYSTEM, url="https://hooks.acme.test/x", secret="s" * 16)
+    process_batch(batch.pk)
+    webhook = webhooks.create_webhook(organization=org, actor=SYSTEM, url="https://hooks.acme.test/x", secret="s" * 16)
     schedule = report_services.create_schedule(organization=org, actor=SYSTEM, name="Quokka weekly", cadence="weekly")
     today = timezone.now().date()
     report = report_services.request_report(organization=org, actor=SYSTEM, period_start=today,

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from accounts.models import Account, AccountGroup, ApiToken, Group
 from audit import services as audit
-from audit.models import AuditEvent, ChainHead, FlowBatch, OutboxEntry, WebhookEndpoint
+from audit.models import AuditEvent, ChainHead, OutboxEntry
 from audit.selectors import verify_chain
+from flows.models import FlowBatch, WebhookEndpoint
 from governance.models import ConsentEvent, PolicyRule, TermsVersion
 from reports.models import Report, ReportSchedule
 

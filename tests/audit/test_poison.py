@@ -9,12 +9,14 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from audit import flows
 from audit import services as audit
 from audit.actors import SYSTEM
-from audit.models import AuditEvent, ChainHead, FlowBatch, OutboxEntry, OutboxRepair
+from audit.models import AuditEvent, ChainHead, OutboxEntry, OutboxRepair
 from audit.selectors import verify_chain
 from audit.tasks import sweep
+from flows.batches import process_batch, receive_batch
+from flows.models import FlowBatch
+from flows.validation import validate_flows
 from governance.models import ConsentEvent
 from governance.selectors import compiled_policy
 
@@ -188,13 +190,13 @@ class TestAStalledChain:
     def test_flows_wait_rather_than_being_chained_ahead_of_the_stopped_changes(self, org, stalled):
         account = AccountFactory(organization=org)
         with transaction.atomic():
-            batch = flows.receive_batch(organization=org, actor=SYSTEM, flows=flows.validate_flows(
+            batch = receive_batch(organization=org, actor=SYSTEM, flows=validate_flows(
                 {"flows": [{"flow_id": "f1", "accounts": [account.user_name], "data_category": "telemetry.usage",
                             "purpose": "service.provision", "destination": "vendor.service",
                             "occurred_at": timezone.now().isoformat()}]},
                 catalog=compiled_policy(org).snapshot.catalog,
                 resolve_accounts=lambda names: {account.user_name: account.pk}))
-        assert "stalled" in flows.process_batch(batch.pk)["waiting"]
+        assert "stalled" in process_batch(batch.pk)["waiting"]
         assert FlowBatch.objects.get(pk=batch.pk).status == FlowBatch.Status.RECEIVED
         assert chained_kinds(org) == [*self.before, "group.created"]
 

@@ -7,11 +7,11 @@ from django.test import Client
 
 from accounts import services as accounts
 from audit.actors import SYSTEM
-from audit.flows import process_batch
-from audit.models import FlowBatch
 from audit.services import drain_outbox
 from config import append_only
 from console.demo_data import seed_activity
+from flows.batches import process_batch
+from flows.models import FlowBatch
 from governance import services as governance
 from governance.models import AIFeature, DataCategory, Purpose
 

@@ -13,10 +13,11 @@ from accounts import services as accounts
 from accounts.models import Account, Group
 from accounts.selectors import account_ids_by_user_name, organization_overview
 from audit.actors import SYSTEM
-from audit.flows import receive_batch, validate_flows
-from audit.models import ExposureSeen, TelemetryFlow, Verdict
-from audit.selectors import exposure
 from console import selectors
+from flows.batches import receive_batch
+from flows.models import ExposureSeen, TelemetryFlow, Verdict
+from flows.selectors import exposure
+from flows.validation import validate_flows
 from governance import services as governance
 from governance.consent import REVOKED, STALE
 from governance.engine import resolve

@@ -7,8 +7,9 @@ from django.urls import reverse
 from accounts import services as accounts
 from accounts.authentication import ConsoleSessionAuthentication
 from audit.actors import SYSTEM
-from audit.models import AuditEvent, TelemetryFlow
+from audit.models import AuditEvent
 from console import throttle
+from flows.models import TelemetryFlow
 from governance import services as governance
 from governance.models import AIFeature, PolicyRule
 

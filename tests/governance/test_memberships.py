@@ -12,7 +12,7 @@ from accounts import services as accounts
 from accounts.models import AccountGroup, PastMembership
 from accounts.services import change_group_members
 from audit.actors import SYSTEM
-from audit.models import ExposureRollup, TelemetryFlow
+from flows.models import ExposureRollup, TelemetryFlow
 from governance import services as governance
 from governance.memberships import MembershipHistory
 from governance.models import DataCategory, Purpose

@@ -14,9 +14,10 @@ import pytest
 from django.utils import timezone
 
 from accounts import services as accounts
-from audit import flows as flow_service
 from audit import services as audit
 from audit.actors import Actor
+from flows.batches import process_batch, receive_batch
+from flows.validation import validate_flows
 from governance import selectors as governance_selectors
 from governance import services as governance
 from governance.models import AIFeature, DataCategory, Purpose
@@ -45,12 +46,12 @@ def catalog(key=None, category=None, purpose=None):
 def send_flows(org, *flows):
     """Report flows and judge them, as the API and a worker would."""
     compiled = governance_selectors.compiled_policy(org)
-    validated = flow_service.validate_flows(
+    validated = validate_flows(
         {"flows": [{"destination": "vendor.model_training", "volume": 10, **f} for f in flows]},
         catalog=compiled.snapshot.catalog,
         resolve_accounts=lambda names: governance_selectors.known_accounts(compiled, org, names))
-    batch = flow_service.receive_batch(organization=org, actor=SERVICE, flows=validated)
-    flow_service.process_batch(batch.pk)
+    batch = receive_batch(organization=org, actor=SERVICE, flows=validated)
+    process_batch(batch.pk)
     audit.drain_outbox(org.pk)
 
 

@@ -2,8 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Organization
-from audit.selectors import export_chain
+from audit.selectors import export_chain, organizations
 
 
 class Command(BaseCommand):
@@ -14,7 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, type=Path)
 
     def handle(self, *args, org, out, **options):
-        organization = Organization.objects.filter(slug=org).first()
+        organization = organizations().filter(slug=org).first()
         if organization is None:
             raise CommandError(f"No organization '{org}'.")
         counts = export_chain(organization, out)

@@ -2,7 +2,6 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Organization
 from audit import selectors, services
 
 
@@ -18,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--by", default=None, help="Who repairs it (default: the operating system user).")
 
     def handle(self, *args, org, entry, reason, by=None, **options):
-        organization = Organization.objects.filter(slug=org).first()
+        organization = selectors.organizations().filter(slug=org).first()
         if organization is None:
             raise CommandError(f"No organization '{org}'.")
         try:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Organization
+from audit import selectors
 from audit.selectors import verify_chain
 from audit.verification import verify_export
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                                   "separately with --trusted-key.")
             results = [(str(export), verify_export(export, trusted_keys=trusted))]
         else:
-            organizations = Organization.objects.order_by("slug")
+            organizations = selectors.organizations().order_by("slug")
             if org:
                 organizations = organizations.filter(slug=org)
                 if not organizations.exists():

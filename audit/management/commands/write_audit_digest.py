@@ -1,7 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Organization
-from audit import services
+from audit import selectors, services
 
 
 class Command(BaseCommand):
@@ -11,7 +10,7 @@ class Command(BaseCommand):
         parser.add_argument("--org", help="An organization's slug (default: every organization).")
 
     def handle(self, *args, org=None, **options):
-        organizations = Organization.objects.order_by("slug")
+        organizations = selectors.organizations().order_by("slug")
         if org:
             organizations = organizations.filter(slug=org)
             if not organizations.exists():

@@ -1,7 +1,7 @@
 """Chart builders are pure: selector-shaped data in, a Plotly figure out, violations drawn apart."""
 from datetime import date, datetime, timezone
 
-from audit import charts
+from flows import charts
 
 CELL = {"data_category": "content.chat", "purpose": "ai.training.first_party", "destination": "vendor.model_training",
         "flows": 10, "volume": 100, "violations": 4, "violation_volume": 40}

@@ -15,10 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
-from audit import outbound
-from audit.models import OutboxEntry, WebhookDelivery, WebhookEndpoint
-from audit.tasks import deliver_webhook
-from audit.webhooks import DeliveryFailed, deliver
+from audit.models import OutboxEntry
+from flows import outbound
+from flows.models import WebhookDelivery, WebhookEndpoint
+from flows.tasks import deliver_webhook
+from flows.webhooks import DeliveryFailed, deliver
 
 pytestmark = pytest.mark.django_db
 PUBLIC = "93.184.215.14"

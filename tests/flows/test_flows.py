@@ -9,10 +9,11 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
-from audit import flows as flow_service
-from audit.models import AuditEvent, ExposureRollup, FlowBatch, TelemetryFlow, WebhookDelivery
+from audit.models import AuditEvent
 from audit.selectors import verify_chain
-from audit.webhooks import signature
+from flows.batches import process_batch
+from flows.models import ExposureRollup, FlowBatch, TelemetryFlow, WebhookDelivery
+from flows.webhooks import signature
 from governance.models import PolicyRuleVersion
 
 from ..factories import AccountFactory
@@ -86,8 +87,8 @@ def test_resending_a_flow_id_changes_nothing(api, org, people):
 
 def test_judging_a_batch_twice_writes_it_once(api, org, people):
     batch_id = post(api, flow("x", [people[0]])).json()["batch_id"]
-    flow_service.process_batch(batch_id)
-    flow_service.process_batch(batch_id)
+    process_batch(batch_id)
+    process_batch(batch_id)
     assert TelemetryFlow.objects.filter(organization=org).count() == 1
 
 
@@ -203,7 +204,7 @@ def test_an_unreachable_webhook_is_kept_for_retry(api, org, people, settings):
     created = api.post("/api/v1/webhooks/", {"url": f"http://127.0.0.1:{port}/nothing-listens", "secret": "x" * 16},
                        format="json")
     assert created.status_code == 201
-    from audit.webhooks import DeliveryFailed, deliver
+    from flows.webhooks import DeliveryFailed, deliver
     post(api, flow("v1", [people[0]]))  # the first attempt fails; a worker retries it with backoff
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "pending" and delivery.attempts >= 1 and delivery.last_error

@@ -1,4 +1,5 @@
-"""Violation webhooks: a signed POST per judged batch with violations, retried with backoff."""
+"""Violation webhooks: endpoints set through the API, and a signed POST per judged batch with violations,
+retried with backoff."""
 import hashlib
 import hmac
 import http.client
@@ -8,6 +9,11 @@ from datetime import timedelta
 import orjson
 from django.db import transaction
 from django.utils import timezone
+
+from audit import services as audit
+from audit.actors import Actor
+from audit.models import EventKind
+from config.tasks import enqueue_on_commit
 
 from . import outbound
 from .models import TelemetryFlow, Verdict, WebhookDelivery, WebhookEndpoint
@@ -35,13 +41,8 @@ def notify_violations(organization, batch_id: int) -> list[int]:
                          "violations": violations}, option=orjson.OPT_UTC_Z).decode()
     deliveries = WebhookDelivery.objects.bulk_create([WebhookDelivery(endpoint=e, body=body) for e in endpoints])
     ids = [d.pk for d in deliveries]
-
-    def enqueue():
-        from .tasks import deliver_webhook
-        for delivery_id in ids:
-            deliver_webhook.delay(delivery_id)
-
-    transaction.on_commit(enqueue, robust=True)
+    for delivery_id in ids:
+        enqueue_on_commit("flows.tasks.deliver_webhook", delivery_id)
     return ids
 
 
@@ -94,3 +95,35 @@ def stale_deliveries() -> list[int]:
 def give_up(delivery_id: int) -> None:
     WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).update(
         status=WebhookDelivery.Status.FAILED)
+
+
+def _webhook_state(endpoint: WebhookEndpoint) -> dict:
+    # never the secret, nor credentials an endpoint saved before URLs were checked may hold
+    return {"id": endpoint.pk, "url": outbound.without_credentials(endpoint.url), "active": endpoint.active}
+
+
+@transaction.atomic
+def create_webhook(*, organization, actor: Actor, url: str, secret: str, active: bool = True) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.create(organization=organization, url=url, secret=secret, active=active)
+    audit.record(organization=organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
+                 payload={"action": "created", "after": _webhook_state(endpoint)})
+    return endpoint
+
+
+@transaction.atomic
+def update_webhook(*, endpoint: WebhookEndpoint, actor: Actor, **changes) -> WebhookEndpoint:
+    before = _webhook_state(endpoint)
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    endpoint.save()
+    audit.record(organization=endpoint.organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
+                 payload={"action": "changed", "before": before, "after": _webhook_state(endpoint),
+                          "secret_rotated": "secret" in changes})
+    return endpoint
+
+
+@transaction.atomic
+def delete_webhook(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
+    audit.record(organization=endpoint.organization, kind=EventKind.WEBHOOK_CHANGED, actor=actor,
+                 payload={"action": "deleted", "before": _webhook_state(endpoint)})
+    endpoint.delete()

@@ -1,4 +1,5 @@
-"""The beat sweep re-drives what the database holds when the task that should carry it was lost."""
+"""The beat sweeps re-drive what the database holds when the task that should carry it was lost: audit's
+sweep the outbox, the flows sweep stored batches and webhook deliveries."""
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -7,10 +8,13 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from audit import flows
 from audit.actors import SYSTEM
-from audit.models import AuditEvent, FlowBatch, OutboxEntry, WebhookDelivery, WebhookEndpoint
+from audit.models import AuditEvent, OutboxEntry
 from audit.tasks import sweep
+from flows.batches import receive_batch
+from flows.models import FlowBatch, WebhookDelivery, WebhookEndpoint
+from flows.tasks import sweep_flows
+from flows.validation import validate_flows
 from governance.selectors import compiled_policy
 
 from ..factories import AccountFactory
@@ -36,7 +40,7 @@ def test_the_sweep_chains_outbox_rows_and_judges_batches_whose_tasks_were_lost(o
         OutboxEntry.objects.create(organization=org, kind="group.created", actor=SYSTEM.as_dict(), payload={},
                                    occurred_at=timezone.now() - timedelta(minutes=5))
         compiled = compiled_policy(org)
-        batch = flows.receive_batch(organization=org, actor=SYSTEM, flows=flows.validate_flows(
+        batch = receive_batch(organization=org, actor=SYSTEM, flows=validate_flows(
             {"flows": [{"flow_id": "lost", "accounts": [account.user_name], "data_category": "telemetry.usage",
                         "purpose": "service.provision", "destination": "vendor.service",
                         "occurred_at": timezone.now().isoformat()}]},
@@ -51,7 +55,7 @@ def test_the_sweep_chains_outbox_rows_and_judges_batches_whose_tasks_were_lost(o
 
     # when
     try:
-        redriven = sweep.apply().get()
+        redriven = {**sweep.apply().get(), **sweep_flows.apply().get()}
     finally:
         server.shutdown()
 

@@ -58,7 +58,7 @@ def exposure_sankey(cells: list[dict], *, category_names: dict[str, str], catego
                     purpose_names: dict[str, str]) -> go.Figure:
     """Data categories -> purposes -> destinations, weighted by flow volume; violations drawn in red.
 
-    `cells` are the rows of `audit.selectors.exposure`: data_category, purpose, destination,
+    `cells` are the rows of `flows.selectors.exposure`: data_category, purpose, destination,
     flows, volume, violations, violation_volume.
     """
     if not cells:

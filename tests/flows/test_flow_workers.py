@@ -7,10 +7,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from audit import flows as flow_service
 from audit.actors import Actor
-from audit.models import AuditEvent, FlowBatch, TelemetryFlow
+from audit.models import AuditEvent
 from audit.selectors import verify_chain
+from flows.batches import receive_batch
+from flows.models import FlowBatch, TelemetryFlow
+from flows.validation import validate_flows
 from governance.selectors import compiled_policy
 
 from ..factories import AccountFactory
@@ -43,10 +45,10 @@ def make_flows(people, n, prefix):
 def store_batches(org, people, batches, size):
     compiled = compiled_policy(org)
     for b in range(batches):
-        flows = flow_service.validate_flows(make_flows(people, size, f"b{b}"), catalog=compiled.snapshot.catalog,
+        flows = validate_flows(make_flows(people, size, f"b{b}"), catalog=compiled.snapshot.catalog,
                                             resolve_accounts=lambda names: {n: compiled.account_ids[n]
                                                                             for n in names})
-        flow_service.receive_batch(organization=org, actor=SERVICE, flows=flows)
+        receive_batch(organization=org, actor=SERVICE, flows=flows)
 
 
 def judged(org):

@@ -4,7 +4,8 @@ import sys
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from audit.operations import backlog, stalled_chains
+from audit.operations import digest_backlog, outbox_backlog, stalled_chains
+from flows.operations import backlog as flow_backlog
 
 
 class Command(BaseCommand):
@@ -19,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, max_age=None, json=False, **options):
         now = timezone.now()
-        rows = backlog()
+        rows = [outbox_backlog(), *flow_backlog(), digest_backlog()]
         stalled = stalled_chains()
         late = [row.name for row in rows
                 if max_age is not None and row.pending and row.age(now).total_seconds() > max_age]

@@ -1,25 +1,26 @@
-"""Flow ingestion, flow lists, batch status and exposure: the API of the audit trail of data flows."""
+"""Flow ingestion, flow lists, batch status, exposure and violation webhooks: the API of data flows."""
 import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.filters import UTCDateTimeFilter
 from config.api import OrgAPIMixin, StrictModelSerializer, gc_paused
+from config.filters import UTCDateTimeFilter
 from governance.selectors import compiled_policy, known_accounts
 
-from .. import flows, outbound, selectors, services
+from .. import batches, outbound, selectors, validation, webhooks
+from ..errors import InvalidBatch
 from ..models import FlowBatch, TelemetryFlow, WebhookEndpoint
 
 
 class FlowInSerializer(serializers.Serializer):
-    """Documents one reported flow (validated by `audit.flows.validate_flows`)."""
+    """Documents one reported flow (validated by `flows.validation.validate_flows`)."""
 
     flow_id = serializers.CharField(max_length=200, help_text="The reporter's id; resending it changes nothing.")
     accounts = serializers.ListField(child=serializers.CharField(max_length=254), min_length=1,
-                                     max_length=flows.MAX_ACCOUNTS_PER_FLOW, help_text="user_names whose data flowed.")
+                                     max_length=validation.MAX_ACCOUNTS_PER_FLOW, help_text="user_names whose data flowed.")
     data_category = serializers.CharField(max_length=100)
     purpose = serializers.CharField(max_length=100)
     destination = serializers.CharField(max_length=200, help_text="e.g. vendor.model_training")
@@ -28,7 +29,7 @@ class FlowInSerializer(serializers.Serializer):
 
 
 class FlowBatchInSerializer(serializers.Serializer):
-    flows = FlowInSerializer(many=True, min_length=1, max_length=flows.MAX_FLOWS)
+    flows = FlowInSerializer(many=True, min_length=1, max_length=validation.MAX_FLOWS)
 
 
 class BatchAcceptedSerializer(serializers.Serializer):
@@ -80,11 +81,14 @@ class FlowViewSet(OrgAPIMixin, mixins.CreateModelMixin, mixins.ListModelMixin, v
         """Accept a batch of up to 10,000 flows whole, or refuse it whole naming each bad item."""
         organization = self.organization
         compiled = compiled_policy(organization)
-        with gc_paused():
-            validated = flows.validate_flows(
-                request.data, catalog=compiled.snapshot.catalog,
-                resolve_accounts=lambda names: known_accounts(compiled, organization, names))
-        batch = flows.receive_batch(organization=organization, actor=self.actor, flows=validated)
+        try:
+            with gc_paused():
+                validated = validation.validate_flows(
+                    request.data, catalog=compiled.snapshot.catalog,
+                    resolve_accounts=lambda names: known_accounts(compiled, organization, names))
+        except InvalidBatch as refused:
+            raise exceptions.ValidationError(refused.errors) from None
+        batch = batches.receive_batch(organization=organization, actor=self.actor, flows=validated)
         return Response({"batch_id": batch.pk, "flows": batch.flow_count, "status": batch.status},
                         status=status.HTTP_202_ACCEPTED)
 
@@ -151,13 +155,13 @@ class WebhookEndpointViewSet(OrgAPIMixin, mixins.CreateModelMixin, mixins.Update
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def perform_create(self, serializer):
-        serializer.instance = services.create_webhook(organization=self.organization, actor=self.actor,
-                                                                   **serializer.validated_data)
+        serializer.instance = webhooks.create_webhook(organization=self.organization, actor=self.actor,
+                                                     **serializer.validated_data)
 
     def perform_update(self, serializer):
-        serializer.instance = services.update_webhook(endpoint=serializer.instance, actor=self.actor,
-                                                                   **serializer.validated_data)
+        serializer.instance = webhooks.update_webhook(endpoint=serializer.instance, actor=self.actor,
+                                                     **serializer.validated_data)
 
     def perform_destroy(self, instance):
-        services.delete_webhook(endpoint=instance, actor=self.actor)
+        webhooks.delete_webhook(endpoint=instance, actor=self.actor)
 

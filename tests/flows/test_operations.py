@@ -9,9 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import services as accounts
-from audit import flows, services as audit
+from audit import services as audit
 from audit.actors import SYSTEM
-from audit.models import FlowBatch, OutboxEntry
+from audit.models import OutboxEntry
+from flows.batches import process_batch, receive_batch
+from flows.models import FlowBatch
+from flows.validation import validate_flows
 from governance.selectors import compiled_policy
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +42,7 @@ def test_an_undrained_change_and_an_unjudged_batch_are_late(org, people):
         accounts.create_group(organization=org, actor=SYSTEM, display_name="Legal")
     OutboxEntry.objects.update(occurred_at=timezone.now() - timedelta(minutes=10))
     compiled = compiled_policy(org)
-    batch = flows.receive_batch(organization=org, actor=SYSTEM, flows=flows.validate_flows(
+    batch = receive_batch(organization=org, actor=SYSTEM, flows=validate_flows(
         {"flows": [{"flow_id": "f1", "accounts": [people[0].user_name], "data_category": "telemetry.usage",
                     "purpose": "service.provision", "destination": "ours", "occurred_at": timezone.now().isoformat()}]},
         catalog=compiled.snapshot.catalog, resolve_accounts=lambda names: {people[0].user_name: people[0].pk}))
@@ -57,7 +60,7 @@ def test_an_undrained_change_and_an_unjudged_batch_are_late(org, people):
     assert err == ""
 
     audit.drain_outbox(org.pk)
-    flows.process_batch(batch.pk)
+    process_batch(batch.pk)
     assert status("--max-age", "120")[0]["late"] == []
 
 

@@ -1,0 +1,120 @@
+"""The ledger's one writer: the only code that builds event bodies, links their hashes, writes event
+rows and moves an organization's chain head (docs/audit-chain.md).
+
+Outbox events (audit.services.drain_outbox) and flow events (flow batches) both append through
+`append`, under the chain head's row lock, so a change to the format, a check, or a stall applies
+to every event of every kind at once.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+import orjson
+from django.utils import timezone
+
+from config.db import copy_rows
+
+from . import chain
+from .models import AuditEvent, ChainHead
+
+log = logging.getLogger(__name__)
+
+EVENT_COLUMNS = ("organization_id", "seq", "kind", "occurred_at", "recorded_at", "actor_kind", "actor_name",
+                 "subject_account_id", "outbox_id", "body", "prev_hash", "hash")
+
+
+class Entry(NamedTuple):
+    """One event to append. `occurred_iso` may carry `occurred_at` already written by `chain.iso`."""
+
+    kind: str
+    occurred_at: datetime
+    actor: Mapping
+    subject_account_id: int | None
+    payload: Mapping
+    outbox_id: int | None = None
+    occurred_iso: str | None = None
+
+
+class ChainStalled(RuntimeError):
+    """The chain is stopped at an outbox row it cannot chain: nothing may be appended ahead of it."""
+
+
+@dataclass(frozen=True)
+class Appended:
+    count: int  # entries appended, in order, from the first
+    first_seq: int  # the seq of the first of them
+    recorded_at: datetime
+    stopped_at: int | None = None  # the index of the entry that could not be chained, if any
+    error: str = ""
+
+
+def locked_head(organization_id: int) -> ChainHead:
+    """The organization's chain head, locked for this transaction: one writer at a time."""
+    ChainHead.objects.get_or_create(organization_id=organization_id)
+    return ChainHead.objects.select_for_update().get(organization_id=organization_id)
+
+
+def append(head: ChainHead, entries: Sequence[Entry], *, recorded_at: datetime | None = None) -> Appended:
+    """Append the entries to the chain whose head is locked in the caller's transaction.
+
+    The entries are appended in order up to the first one that cannot be chained; that one and the
+    rest are not (`stopped_at`). An outbox entry that cannot be chained stalls the chain at its row;
+    while it is stalled, only that row may be appended (a repaired row, or one a fix made
+    chainable): anything else raises ChainStalled, since it would go ahead of older changes.
+    """
+    if head.stalled_outbox_id is not None and (not entries or entries[0].outbox_id != head.stalled_outbox_id):
+        raise ChainStalled(f"the audit chain of organization {head.organization_id} is stalled at outbox row "
+                           f"{head.stalled_outbox_id}")
+    recorded_at = recorded_at or timezone.now()
+    recorded_iso = chain.iso(recorded_at)
+    org_id = head.organization_id
+    seq, prev = head.seq, head.hash
+    rows, stopped_at, error = [], None, ""
+    event_body, link_hash = chain.event_body, chain.link_hash
+    for index, entry in enumerate(entries):
+        try:
+            kind, actor_kind, actor_name = chain.event_projection(kind=entry.kind, actor=entry.actor)
+            body = event_body(organization_id=org_id, seq=seq + 1, kind=kind,
+                              occurred_at=entry.occurred_iso or entry.occurred_at, recorded_at=recorded_iso,
+                              actor=entry.actor, subject_account=entry.subject_account_id, payload=entry.payload)
+        except (chain.Unchainable, orjson.JSONEncodeError, TypeError, ValueError) as exc:
+            stopped_at, error = index, f"{type(exc).__name__}: {exc}"
+            break
+        seq += 1
+        digest = link_hash(prev, body)
+        rows.append((org_id, seq, kind, entry.occurred_at, recorded_at, actor_kind, actor_name,
+                     entry.subject_account_id, entry.outbox_id, body, prev, digest))
+        prev = digest
+    if rows:
+        copy_rows(AuditEvent, EVENT_COLUMNS, rows)
+        ChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev, updated_at=recorded_at)
+    first_seq = head.seq + 1
+    head.seq, head.hash = seq, prev
+    if stopped_at is not None and entries[stopped_at].outbox_id is not None:
+        record_stall(head, entries[stopped_at], error)
+    elif rows and head.stalled_outbox_id is not None:
+        clear_stall(head)  # the row it was stopped at is chained now
+    return Appended(len(rows), first_seq, recorded_at, stopped_at, error)
+
+
+def record_stall(head: ChainHead, entry: Entry, error: str) -> None:
+    """Mark the chain stopped at this outbox row. Logged the first time; the sweep logs it every round."""
+    first = head.stalled_outbox_id != entry.outbox_id
+    since = timezone.now() if first or head.stalled_since is None else head.stalled_since
+    ChainHead.objects.filter(pk=head.pk).update(stalled_outbox_id=entry.outbox_id, stall_error=error[:2000],
+                                                stalled_since=since)
+    head.stalled_outbox_id, head.stalled_since, head.stall_error = entry.outbox_id, since, error[:2000]
+    if first:
+        log.error("audit chain of organization %s stalled at seq %s: outbox row %s (%s) cannot be chained: %s",
+                  head.organization_id, head.seq + 1, entry.outbox_id, entry.kind, error)
+
+
+def clear_stall(head: ChainHead) -> None:
+    log.warning("audit chain of organization %s resumed past outbox row %s", head.organization_id,
+                head.stalled_outbox_id)
+    ChainHead.objects.filter(pk=head.pk).update(stalled_outbox_id=None, stalled_since=None, stall_error="")
+    head.stalled_outbox_id, head.stalled_since, head.stall_error = None, None, ""
