@@ -23,10 +23,11 @@ from audit.actors import user_actor
 from governance import services as governance
 from governance.selectors import compiled_policy, effective_policy_for, simulate_rule
 
-from . import selectors
+from . import periods, selectors
 from .access import console_view, page_context, writer_required
 from .forms import (AccountFilterForm, AuditFilterForm, EmailDomainsForm, FlowFilterForm, OverviewForm, RemoveRuleForm,
                     RuleForm, ThrottledAuthenticationForm, TokenForm)
+from .overview import overview_of, violation_count
 
 
 class SignInView(auth_views.LoginView):
@@ -39,7 +40,7 @@ class SignInView(auth_views.LoginView):
 @console_view
 def overview(request):
     period = OverviewForm(request.GET).values()
-    data = selectors.overview(request.organization, **period)
+    data = overview_of(request.organization, **period)
     names = data["names"]
     heatmap = data["heatmap"]
     figures = {
@@ -52,7 +53,7 @@ def overview(request):
     }
     return render(request, "console/overview.html", page_context(
         request, "overview", data=data, period=period, figures=figures,
-        period_choices=selectors.PERIODS, form=OverviewForm(initial=period)))
+        period_choices=periods.PERIODS, form=OverviewForm(initial=period)))
 
 
 @require_GET
@@ -221,13 +222,13 @@ def flows(request):
         since=filters.get("since"), until=filters.get("until"), cursor=filters.get("cursor"))
     more = len(listing) > selectors.PAGE_SIZE
     listing = listing[:selectors.PAGE_SIZE]
-    since, until = selectors.period(30)
+    since, until = periods.period(30)
     query = request.GET.copy()
     query.pop("cursor", None)
     last = listing[-1] if more and listing else None
     return render(request, "console/flows.html", page_context(
         request, "flows", form=form, flows=listing, names=names, query=query.urlencode(),
-        violations=selectors.violation_count(organization, since, until),
+        violations=violation_count(organization, since, until),
         next_cursor=f"{last.occurred_at.isoformat()}~{last.pk}" if last else None,
         unknown_account=bool(filters.get("account")) and account is None))
 
