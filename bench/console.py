@@ -83,14 +83,13 @@ from audit import flows as audit_flows  # noqa: E402
 from audit.actors import Actor  # noqa: E402
 from audit.models import ExposureRollup, ExposureSeen, FlowAccount, FlowBatch, TelemetryFlow, Verdict  # noqa: E402
 from config.db import copy_rows, reserve_ids  # noqa: E402
-from console import selectors  # noqa: E402
 from console.overview import forget_overview_states, overview_of  # noqa: E402
 from console.periods import period  # noqa: E402
 from console.demo_data import DAILY_FLOWS, INCIDENT, backdated  # noqa: E402
 from governance import services as governance  # noqa: E402
 from governance.decisions import blocking_reasons, decision_payload  # noqa: E402
 from governance.models import AIFeature, ConsentEvent, DataCategory, Purpose  # noqa: E402
-from governance.selectors import compiled_policy  # noqa: E402
+from governance.selectors import catalog_names, compiled_policy  # noqa: E402
 
 SLUG = "bench-console"
 ADMIN = Actor("user", None, "bench admin")
@@ -401,9 +400,9 @@ def baseline(org, days: int) -> tuple[dict, dict]:
     flows = TelemetryFlow.objects.filter(organization=org, occurred_at__gte=midnight(since),
                                          occurred_at__lt=midnight(until + timedelta(days=1)))
     links = FlowAccount.objects.filter(flow__in=flows)
-    names = selectors.catalog_names(org)
+    names = catalog_names(org)
     content = [k for k, kind in names.category_kinds.items() if kind == "customer_content"]
-    training = selectors.training_purposes(compiled_policy(org).snapshot.catalog)
+    training = compiled_policy(org).snapshot.catalog.training_purposes()
     trained = links.filter(flow__purpose__in=training).aggregate(
         content=Count("account_id", distinct=True, filter=Q(flow__data_category__in=content)),
         generated=Count("account_id", distinct=True, filter=~Q(flow__data_category__in=content)))

@@ -9,7 +9,6 @@ exposure, keeps its counts per process: `console.overview`.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q
@@ -19,84 +18,22 @@ from accounts.models import Account, AccountGroup, Group, PastMembership
 from audit.models import AuditDigest, AuditEvent, ChainHead, FlowAccount, OutboxEntry, SigningKey, TelemetryFlow
 from audit.selectors import events_of, latest_digest, verify_chain
 from audit.signing import verify_signature
-from governance.consent import MISSING, REVOKED, STALE, VALID, ConsentRecord
+from governance.consent import VALID, ConsentRecord
 from governance.engine import Target, catalog_default
-from governance.models import AIFeature, DataCategory, Purpose, TermsVersion
-from governance.selectors import catalog_entries, compiled_policy, consent_events, live_rules
+from governance.memberships import members_by_group
+from governance.models import TermsVersion
+from governance.selectors import catalog_names, compiled_policy, consent_events, live_rules
 
 from .periods import start_of
 
 # Above this many events the audit page verifies the chain only when asked to.
 AUTO_VERIFY_LIMIT = 50_000
 PAGE_SIZE = 50
-SHORT_PURPOSES = {"ai.training.first_party": "vendor's models", "ai.training.third_party": "third parties' models",
-                  "ai.inference": "AI features", "service.provision": "service", "service.improvement": "improvement",
-                  "security.fraud_detection": "security"}
-BASIS_KEYS = ("freely_given", "not_freely_given", STALE, REVOKED, MISSING)
-
-
-@dataclass
-class CatalogNames:
-    """The organization's catalog as the pages show it: entries in key order, names by key."""
-
-    features: list
-    categories: list
-    purposes: list
-    feature_names: dict = field(default_factory=dict)
-    category_names: dict = field(default_factory=dict)
-    category_kinds: dict = field(default_factory=dict)
-    purpose_names: dict = field(default_factory=dict)
-
-    def target_label(self, target: Target, *, short: bool = False) -> str:
-        if target.is_feature:
-            return self.feature_names.get(target.feature, target.feature)
-        category = self.category_names.get(target.data_category, target.data_category)
-        if short:
-            return f"{category} → {SHORT_PURPOSES.get(target.purpose, target.purpose)}"
-        return f"{category} → {self.purpose_names.get(target.purpose, target.purpose)}"
-
-
-def catalog_names(organization) -> CatalogNames:
-    features = list(catalog_entries(AIFeature, organization))
-    categories = list(catalog_entries(DataCategory, organization))
-    purposes = list(catalog_entries(Purpose, organization))
-    return CatalogNames(
-        features, categories, purposes,
-        feature_names={f.key: f.name for f in features},
-        category_names={c.key: c.name for c in categories},
-        category_kinds={c.key: c.kind for c in categories},
-        purpose_names={p.key: p.name for p in purposes},
-    )
-
-
-def training_purposes(catalog) -> list[str]:
-    """The AI purposes that train models (as opposed to running a feature)."""
-    return sorted(p for p in catalog.ai_purposes if p.startswith("ai.training"))
-
-
-def basis_key(basis) -> str:
-    """A consent basis in the words of the overview: freely given, not freely given, stale, revoked, missing."""
-    if basis.state == VALID:
-        return "freely_given" if basis.record.freely_given else "not_freely_given"
-    return basis.state
 
 
 def active_account_ids(organization) -> list[int]:
     return list(Account.objects.filter(organization=organization, active=True).values_list("pk", flat=True)
                 .iterator(chunk_size=10_000))
-
-
-def members_by_group(account_groups: dict, account_ids) -> dict[int, list[int]]:
-    """Group id -> its accounts among `account_ids`; 0 holds the accounts in no group."""
-    members = defaultdict(list)
-    for account_id in account_ids:
-        for group_id in account_groups.get(account_id, ()) or (0,):
-            members[group_id].append(account_id)
-    return members
-
-
-
-
 
 
 # --- Policy ------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from accounts.models import Account, ApiToken, Role
 from audit import charts
 from audit.actors import user_actor
 from governance import services as governance
-from governance.selectors import compiled_policy, effective_policy_for, simulate_rule
+from governance.selectors import catalog_names, compiled_policy, effective_policy_for, simulate_rule
 
 from . import periods, selectors
 from .access import console_view, page_context, writer_required
@@ -68,7 +68,7 @@ def policy(request):
 def policy_change(request):
     """Set a switch in two steps: the form and its what-if impact, then confirm with a reason."""
     organization = request.organization
-    names = selectors.catalog_names(organization)
+    names = catalog_names(organization)
     step = request.POST.get("step", "edit") if request.method == "POST" else "edit"
     if request.method == "GET":
         form = RuleForm(initial=_initial_rule(request.GET), organization=organization, names=names)
@@ -164,7 +164,7 @@ def account_detail(request, account_id: int):
     if account is None:
         raise Http404
     now = timezone.now()
-    names = selectors.catalog_names(organization)
+    names = catalog_names(organization)
     snapshot, values = effective_policy_for(account, at=now)
     compiled = compiled_policy(organization)
     features = [v for v in values if v.target.is_feature]
@@ -210,7 +210,7 @@ def audit(request):
 @console_view
 def flows(request):
     organization = request.organization
-    names = selectors.catalog_names(organization)
+    names = catalog_names(organization)
     form = FlowFilterForm(request.GET, names=names)
     filters = form.cleaned_data if form.is_valid() else {}
     account = None

@@ -3,6 +3,7 @@ import gc
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Max, Min, Q
@@ -42,6 +43,47 @@ def load_catalog(organization: Organization) -> Catalog:
         feature_pairs=dict(pairs),
         purpose_keys=tuple(key for key, _, _ in purposes),
         consent_kinds={key: frozenset(kinds) for key, _, kinds in purposes},
+    )
+
+
+# Purposes in a word or two, where a label must be short (the overview's heatmap columns)
+SHORT_PURPOSES = {"ai.training.first_party": "vendor's models", "ai.training.third_party": "third parties' models",
+                  "ai.inference": "AI features", "service.provision": "service", "service.improvement": "improvement",
+                  "security.fraud_detection": "security"}
+
+
+@dataclass
+class CatalogNames:
+    """The organization's catalog as pages and reports show it: entries in key order, names by key."""
+
+    features: list
+    categories: list
+    purposes: list
+    feature_names: dict = field(default_factory=dict)
+    category_names: dict = field(default_factory=dict)
+    category_kinds: dict = field(default_factory=dict)
+    purpose_names: dict = field(default_factory=dict)
+
+    def target_label(self, target: Target, *, short: bool = False) -> str:
+        if target.is_feature:
+            return self.feature_names.get(target.feature, target.feature)
+        category = self.category_names.get(target.data_category, target.data_category)
+        if short:
+            return f"{category} → {SHORT_PURPOSES.get(target.purpose, target.purpose)}"
+        return f"{category} → {self.purpose_names.get(target.purpose, target.purpose)}"
+
+
+def catalog_names(organization: Organization) -> CatalogNames:
+    """The organization's catalog entries with their names, for labels."""
+    features = list(catalog_entries(AIFeature, organization))
+    categories = list(catalog_entries(DataCategory, organization))
+    purposes = list(catalog_entries(Purpose, organization))
+    return CatalogNames(
+        features, categories, purposes,
+        feature_names={f.key: f.name for f in features},
+        category_names={c.key: c.name for c in categories},
+        category_kinds={c.key: c.kind for c in categories},
+        purpose_names={p.key: p.name for p in purposes},
     )
 
 

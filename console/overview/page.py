@@ -9,10 +9,9 @@ from django.utils import timezone
 from accounts.models import Group
 from governance.engine import Target
 from governance.models import TermsVersion
-from governance.selectors import compiled_policy
+from governance.selectors import CatalogNames, catalog_names, compiled_policy
 
 from ..periods import period, start_of
-from ..selectors import CatalogNames, catalog_names, training_purposes
 from .state import overview_state
 from .tallies import Tallies
 
@@ -29,7 +28,7 @@ def overview_of(organization, *, days: int, uses: str = "training") -> dict:
     now = timezone.now()  # after compiling: every consent the compiled policy holds lies before it
     since, until = period(days, now.date())
     catalog = compiled.snapshot.catalog
-    training = training_purposes(catalog)
+    training = catalog.training_purposes()
     groups = dict(Group.objects.filter(organization=organization).order_by("display_name")
                   .values_list("pk", "display_name"))
     terms = list(TermsVersion.objects.filter(organization=organization).order_by("effective_at")

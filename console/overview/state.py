@@ -6,9 +6,9 @@ import threading
 from datetime import date, datetime
 
 from governance.engine import CUSTOMER_CONTENT
+from governance.selectors import CatalogNames
 
 from ..periods import first_day
-from ..selectors import CatalogNames, training_purposes
 from .accounts import AccountSet
 from .exposure import ExposureDays
 from .flows import FlowDays
@@ -52,7 +52,7 @@ class OverviewState:
         built = self.refresh_flows(organization, since, today, cells=True)
         catalog = compiled.snapshot.catalog
         kinds = (frozenset(k for k, kind in names.category_kinds.items() if kind == CUSTOMER_CONTENT),
-                 frozenset(training_purposes(catalog)), frozenset(catalog.ai_purposes))
+                 frozenset(catalog.training_purposes()), frozenset(catalog.ai_purposes))
         moved = {}
         if self.exposure is None or self.exposure.kinds != kinds or since < self.exposure.first:
             self.exposure, self.tallies = ExposureDays(organization, kinds, min(since, first_day(today)), today), None

@@ -1,7 +1,6 @@
 """Counts over the organization's accounts from its compiled policy, caught up by the accounts that changed."""
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import Counter, defaultdict
 from datetime import date, datetime
 from typing import NamedTuple
@@ -9,12 +8,11 @@ from typing import NamedTuple
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
-from governance.consent import REVOKED, STALE
+from governance.consent import REVOKED, STALE, basis_key
 from governance.engine import Target, resolve
 from governance.models import ConsentEvent
 
 from ..periods import start_of
-from ..selectors import basis_key
 
 
 class _View(NamedTuple):
@@ -42,7 +40,7 @@ class Tallies:
     def __init__(self, organization, compiled, active: frozenset, last: dict, at: datetime, first: date):
         self.rules = compiled.snapshot.org_rules  # shared by every policy caught up from the same compilation
         self.compiled, self.active, self.at, self.first = compiled, active, at, first
-        self.valid_until = _next_reconsent(compiled.consents, at)
+        self.valid_until = compiled.consents.next_reconsent(at)
         self.consents = Counter()  # in_force, not_free, stale, stale_accounts
         self.sizes = Counter()  # group (0: in none; None: everyone) -> active accounts
         self.bases: dict[tuple, defaultdict] = {}  # pair -> group -> Counter of the basis keys of its accounts
@@ -169,12 +167,6 @@ def _changed(before: dict, after: dict) -> set:
     if before is after:
         return set()
     return {key for key, value in after.items() if before.get(key) is not value} | (before.keys() - after.keys())
-
-
-def _next_reconsent(index, at: datetime) -> datetime | None:
-    """When the next terms version requiring re-consent takes effect after `at` (bases change then)."""
-    upcoming = [times[i] for times, _ in index.reconsent.values() if (i := bisect_right(times, at)) < len(times)]
-    return min(upcoming, default=None)
 
 
 def _consents_per_day(organization, first: date, versions: Q):

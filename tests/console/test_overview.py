@@ -16,15 +16,15 @@ from audit.actors import SYSTEM
 from audit.flows import receive_batch, validate_flows
 from audit.models import ExposureSeen, TelemetryFlow, Verdict
 from audit.selectors import exposure
-from console import selectors
 from console.overview import overview_of, violation_count
 from console.overview.page import activity, heatmap_targets
 from console.periods import period
 from governance import services as governance
-from governance.consent import REVOKED, STALE
+from governance.consent import REVOKED, STALE, basis_key
 from governance.engine import resolve
+from governance.memberships import members_by_group
 from governance.models import AIFeature, ConsentEvent, DataCategory, Purpose, TermsVersion
-from governance.selectors import compiled_policy, load_catalog
+from governance.selectors import catalog_names, compiled_policy, load_catalog
 
 from .conftest import catalog, populate, settle
 
@@ -49,12 +49,12 @@ def counted_directly(organization, *, days: int, uses: str) -> dict:
     counted, and every active account's consent basis and exposure resolved one by one."""
     now = timezone.now()
     since, until = period(days)
-    names = selectors.catalog_names(organization)
+    names = catalog_names(organization)
     compiled = compiled_policy(organization)
     index, snapshot, catalog_ = compiled.consents, compiled.snapshot, compiled.snapshot.catalog
-    training = selectors.training_purposes(catalog_)
+    training = catalog_.training_purposes()
     active = list(Account.objects.filter(organization=organization, active=True).values_list("pk", flat=True))
-    members = selectors.members_by_group(snapshot.account_groups, active)
+    members = members_by_group(snapshot.account_groups, active)
     groups = dict(Group.objects.filter(organization=organization).order_by("display_name")
                   .values_list("pk", "display_name"))
     seen = ExposureSeen.objects.filter(organization=organization, day__gte=since, day__lte=until)
@@ -86,7 +86,7 @@ def counted_directly(organization, *, days: int, uses: str) -> dict:
         pair = (cell["data_category"], cell["purpose"])
         needs = catalog_.needs_consent(*pair)
         table.append({**cell, "needs_consent": needs, "basis": Counter(
-            selectors.basis_key(index.basis(a, pair, now)) for a in members.get(cell["group"] or 0, ())
+            basis_key(index.basis(a, pair, now)) for a in members.get(cell["group"] or 0, ())
         ) if needs else None})
     targets = heatmap_targets(compiled, cells, training)
 
