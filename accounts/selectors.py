@@ -14,3 +14,32 @@ def organization_overview(organization: Organization) -> dict:
 def account_ids_by_user_name(organization: Organization, user_names) -> dict[str, int]:
     return dict(Account.objects.filter(organization=organization, user_name__in=list(user_names))
                 .values_list("user_name", "pk"))
+
+
+def account_count(organization: Organization) -> int:
+    """The organization's accounts, active or not (accounts are never deleted)."""
+    return Account.objects.filter(organization=organization).count()
+
+
+def account_ids(organization: Organization) -> frozenset[int]:
+    """Every account id of the organization, read in chunks."""
+    return frozenset(Account.objects.filter(organization=organization).values_list("pk", flat=True)
+                     .iterator(chunk_size=10_000))
+
+
+def inactive_account_ids(organization: Organization) -> frozenset[int]:
+    """The organization's deactivated accounts (usually few)."""
+    return frozenset(Account.objects.filter(organization=organization).filter(active=False)
+                     .values_list("pk", flat=True))
+
+
+def active_account_ids(organization: Organization) -> list[int]:
+    """The organization's active accounts, read in chunks."""
+    return list(Account.objects.filter(organization=organization, active=True).values_list("pk", flat=True)
+                .iterator(chunk_size=10_000))
+
+
+def group_names(organization: Organization) -> dict[int, str]:
+    """The organization's groups, id -> display name, in name order."""
+    return dict(Group.objects.filter(organization=organization).order_by("display_name")
+                .values_list("pk", "display_name"))

@@ -1,20 +1,23 @@
 """Reads of the audit trail: events, verification, digests, export."""
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Group
 from config.db import stream_rows
 
 from .chain import Verification, verify_links
-from .models import AuditDigest, AuditEvent, ChainHead, ExposureRollup, OutboxEntry, SigningKey, Verdict
+from .models import (AuditDigest, AuditEvent, ChainHead, EventKind, ExposureRollup, ExposureSeen, OutboxEntry, SigningKey,
+                     TelemetryFlow, Verdict)
 from .verification import DIGESTS_FILE, EVENTS_FILE, KEYS_FILE, verify_digests
 
 STREAM_CHUNK = 10_000
+FLOW_KINDS = (EventKind.FLOW_PERMITTED, EventKind.FLOW_VIOLATION)
 
 
 def events_of(organization):
@@ -27,6 +30,23 @@ def latest_digest(organization) -> AuditDigest | None:
 
 def public_keys() -> dict[str, str]:
     return dict(SigningKey.objects.values_list("fingerprint", "public_key_pem"))
+
+
+def chain_seq(organization) -> int:
+    """The seq of the organization's last chained event (0 before the first)."""
+    return ChainHead.objects.filter(organization=organization).values_list("seq", flat=True).first() or 0
+
+
+def flow_event_days(organization, *, after_seq: int, up_to_seq: int) -> dict[date, int]:
+    """The days of the flow events chained after `after_seq` up to `up_to_seq`, each with how many of
+    them were violations (a worker chains a batch's flows, rollups and exposure records together)."""
+    days = {}
+    rows = (AuditEvent.objects.filter(organization=organization, kind__in=FLOW_KINDS, seq__gt=after_seq,
+                                      seq__lte=up_to_seq)
+            .annotate(day=TruncDate("occurred_at")).values_list("kind", "day").annotate(n=Count("id")))
+    for kind, day, n in rows:
+        days[day] = days.get(day, 0) + (n if kind == EventKind.FLOW_VIOLATION else 0)
+    return days
 
 
 def pipeline_state(organization) -> dict:
@@ -159,3 +179,54 @@ def exposure(organization, *, since: date | None = None, until: date | None = No
     return {"since": since, "until": until, "cells": cells,
             "daily": [{"day": d["day"], "flows": d["total_flows"], "volume": d["total_volume"],
                        "violations": d["violations"] or 0} for d in daily]}
+
+
+def violations_per_day(organization, since: datetime) -> dict[date, int]:
+    """Flows judged violations per day from `since`: counted from the flows themselves (a rollup counts
+    a flow once per group it touched), which the (organization, verdict, occurred_at) index serves."""
+    rows = TelemetryFlow.objects.filter(organization=organization, verdict=Verdict.VIOLATION,
+                                        occurred_at__gte=since)
+    rows = rows.annotate(day=TruncDate("occurred_at")).values("day").annotate(n=Count("id"))
+    return {row["day"]: row["n"] for row in rows}
+
+
+def rollup_rows(organization, *, days: list[date] | None = None, since: date | None = None):
+    """The organization's exposure rollup rows of `days`, or of every day from `since`, read in chunks:
+    (day, group_key, data_category, purpose, destination, verdict, flows, volume)."""
+    which = {"day__in": days} if days is not None else {"day__gte": since}
+    return (ExposureRollup.objects.filter(organization=organization, **which)
+            .values_list("day", "group_key", "data_category", "purpose", "destination", "verdict", "flows", "volume")
+            .iterator(chunk_size=STREAM_CHUNK))
+
+
+def last_exposure_record_id(organization) -> int:
+    """The id of the organization's latest exposure record, 0 before the first: a worker inserts an
+    organization's records under its chain head, so later ids are records committed later."""
+    return (ExposureSeen.objects.filter(organization=organization).order_by("-pk")
+            .values_list("pk", flat=True).first() or 0)
+
+
+def latest_exposure_days(organization, *, content: frozenset, training: frozenset, ai: frozenset, first: date,
+                         last: date):
+    """Per account with exposure records of an `ai` purpose from `first` to `last`: its latest day of a
+    `training` purpose on `content` categories, on other categories, and of any `ai` purpose, read in
+    chunks: (account_id, content, generated, ai), None where there is no such day."""
+    trained = Q(purpose__in=training)
+    return (ExposureSeen.objects.filter(organization=organization, purpose__in=ai)
+            .filter(day__gte=first, day__lte=last).values("account_id")
+            .annotate(content=Max("day", filter=trained & Q(data_category__in=content)),
+                      generated=Max("day", filter=trained & ~Q(data_category__in=content)), ai=Max("day"))
+            .values_list("account_id", "content", "generated", "ai").iterator(chunk_size=STREAM_CHUNK))
+
+
+def exposure_records_after_day(organization, *, purposes: frozenset, day: date) -> list[tuple]:
+    """(account_id, day, data_category, purpose) of the exposure records of `purposes` dated after `day`."""
+    return list(ExposureSeen.objects.filter(organization=organization, purpose__in=purposes).filter(day__gt=day)
+                .values_list("account_id", "day", "data_category", "purpose"))
+
+
+def exposure_records_since(organization, *, purposes: frozenset, after_id: int) -> list[tuple]:
+    """(id, account_id, day, data_category, purpose) of the exposure records of `purposes` inserted after
+    `after_id`, in id order."""
+    return list(ExposureSeen.objects.filter(organization=organization, pk__gt=after_id, purpose__in=purposes)
+                .order_by("pk").values_list("pk", "account_id", "day", "data_category", "purpose"))

@@ -15,6 +15,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import Account, AccountGroup, Group, PastMembership
+from accounts.selectors import active_account_ids, group_names
 from audit.models import AuditDigest, AuditEvent, ChainHead, FlowAccount, OutboxEntry, SigningKey, TelemetryFlow
 from audit.selectors import events_of, latest_digest, verify_chain
 from audit.signing import verify_signature
@@ -29,11 +30,6 @@ from .periods import start_of
 # Above this many events the audit page verifies the chain only when asked to.
 AUTO_VERIFY_LIMIT = 50_000
 PAGE_SIZE = 50
-
-
-def active_account_ids(organization) -> list[int]:
-    return list(Account.objects.filter(organization=organization, active=True).values_list("pk", flat=True)
-                .iterator(chunk_size=10_000))
 
 
 # --- Policy ------------------------------------------------------------------------------------------------
@@ -124,10 +120,6 @@ def account_memberships(account) -> list[dict]:
 
 def account_flows(account, limit: int = 30) -> list[FlowAccount]:
     return list(FlowAccount.objects.filter(account=account).select_related("flow").order_by("-flow_id")[:limit])
-
-
-def group_names(organization) -> dict[int, str]:
-    return dict(Group.objects.filter(organization=organization).values_list("pk", "display_name"))
 
 
 # --- Terms and consent -------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import services as accounts_services
 from accounts.models import Account, ApiToken, Role
+from accounts.selectors import group_names
 from audit import charts
 from audit.actors import user_actor
 from governance import services as governance
@@ -173,7 +174,7 @@ def account_detail(request, account_id: int):
     notable = [v for v in values if not v.target.is_feature and (v.applied or v.enabled_by or v.overridden)]
     return render(request, "console/account.html", page_context(
         request, "accounts", account=account, names=names, features=features, matrix=matrix, notable=notable,
-        policy_version=snapshot.policy_version, at=now, group_names=selectors.group_names(organization),
+        policy_version=snapshot.policy_version, at=now, group_names=group_names(organization),
         consents=selectors.account_consents(account, compiled, now), flows=selectors.account_flows(account),
         memberships=selectors.account_memberships(account)))
 

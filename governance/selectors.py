@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Max, Min, Q
+from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Account, AccountGroup, Group, Organization, PastMembership
@@ -17,7 +18,7 @@ from .decisions import CompiledPolicy, Decision
 from .memberships import MembershipHistory
 from .engine import Catalog, Effective, PolicySnapshot, RuleRef, Target, effective_policy, resolve
 from .models import (AIFeature, ConsentEvent, DataCategory, PolicyRule, PolicyRuleVersion, Purpose,
-                     TermsCoverage)
+                     TermsCoverage, TermsVersion)
 
 
 SIMULATION_LIST_LIMIT = 1000
@@ -146,6 +147,11 @@ def live_rules():
     """Rules not deleted (a rule past its expiry is still listed, with its expires_at)."""
     return (PolicyRule.objects.filter(deleted_at__isnull=True)
             .select_related("group", "account", "feature", "data_category", "purpose"))
+
+
+def rule_count(organization: Organization) -> int:
+    """The organization's rules not deleted."""
+    return organization.policy_rules.filter(deleted_at__isnull=True).count()
 
 
 def consent_additions(organization: Organization, catalog, events):
@@ -307,6 +313,24 @@ def reconsent_index(organization: Organization) -> ConsentIndex:
                          "purpose__key")):
         index.add_reconsent((category, purpose), Reconsent(version, effective_at))
     return index
+
+
+def terms_by_date(organization: Organization) -> list[dict]:
+    """The organization's terms versions in the order they take effect: version, effective_at, requires_reconsent."""
+    return list(TermsVersion.objects.filter(organization=organization).order_by("effective_at")
+                .values("version", "effective_at", "requires_reconsent"))
+
+
+def consent_actions_per_day(organization: Organization, *, since: datetime, up_to_version: int,
+                            after_version: int | None = None):
+    """(day, action, count) of the organization's consent events since `since` that policy versions after
+    `after_version` up to `up_to_version` made (with no `after_version`, events without a version too)."""
+    if after_version is None:
+        versions = Q(policy_version__lte=up_to_version) | Q(policy_version__isnull=True)
+    else:
+        versions = Q(policy_version__gt=after_version, policy_version__lte=up_to_version)
+    return (ConsentEvent.objects.filter(versions, organization=organization, occurred_at__gte=since)
+            .annotate(day=TruncDate("occurred_at")).values_list("day", "action").annotate(n=Count("id")))
 
 
 def consent_events(organization: Organization):

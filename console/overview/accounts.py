@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accounts.models import Account
+from accounts.selectors import account_count, account_ids, inactive_account_ids
 
 
 @dataclass(frozen=True)
@@ -18,10 +18,9 @@ class AccountSet:
 
     @classmethod
     def read(cls, organization, known: AccountSet | None) -> AccountSet:
-        accounts = Account.objects.filter(organization=organization)
-        total = accounts.count()
-        inactive = frozenset(accounts.filter(active=False).values_list("pk", flat=True))
+        total = account_count(organization)
+        inactive = inactive_account_ids(organization)
         if known is not None and known.total == total:
             return known if known.inactive == inactive else cls(total, known.ids, inactive, known.ids - inactive)
-        ids = frozenset(accounts.values_list("pk", flat=True).iterator(chunk_size=10_000))
+        ids = account_ids(organization)
         return cls(len(ids), ids, inactive, ids - inactive)

@@ -4,9 +4,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from django.db.models import Max, Q
-
-from audit.models import ExposureSeen
+from audit.selectors import (exposure_records_after_day, exposure_records_since, last_exposure_record_id,
+                             latest_exposure_days)
 
 
 class ExposureDays:
@@ -24,25 +23,17 @@ class ExposureDays:
         self.kinds, self.first = kinds, first
         content, training, ai = kinds
         # first: a record inserted while the rest is read is read again later, which changes nothing
-        self.seen_id = (ExposureSeen.objects.filter(organization=organization).order_by("-pk")
-                        .values_list("pk", flat=True).first() or 0)
-        records = ExposureSeen.objects.filter(organization=organization, purpose__in=ai)
+        self.seen_id = last_exposure_record_id(organization)
         self.last: dict[int, tuple] = {}
         self.content, self.generated = Counter(), Counter()  # day -> accounts whose latest it is
-        trained = Q(purpose__in=training)
-        rows = (records.filter(day__gte=first, day__lte=today).values("account_id")
-                .annotate(content=Max("day", filter=trained & Q(data_category__in=content)),
-                          generated=Max("day", filter=trained & ~Q(data_category__in=content)), ai=Max("day"))
-                .values_list("account_id", "content", "generated", "ai"))
-        for account_id, *days in rows.iterator(chunk_size=10_000):
+        rows = latest_exposure_days(organization, content=content, training=training, ai=ai, first=first, last=today)
+        for account_id, *days in rows:
             self._set(account_id, None, tuple(days))
-        self.later = list(records.filter(day__gt=today).values_list("account_id", "day", "data_category", "purpose"))
+        self.later = exposure_records_after_day(organization, purposes=ai, day=today)
 
     def catch_up(self, organization, today: date) -> dict[int, tuple | None]:
         """Take in the records inserted since; returns the accounts whose days moved, with their days before."""
-        rows = list(ExposureSeen.objects.filter(organization=organization, pk__gt=self.seen_id,
-                                                purpose__in=self.kinds[2])
-                    .order_by("pk").values_list("pk", "account_id", "day", "data_category", "purpose"))
+        rows = exposure_records_since(organization, purposes=self.kinds[2], after_id=self.seen_id)
         if rows:
             self.seen_id = rows[-1][0]
         later, self.later = self.later, []

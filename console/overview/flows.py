@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date
 
 from django.db import connection, transaction
-from django.db.models import Count
-from django.db.models.functions import TruncDate
 
-from audit.models import AuditEvent, ChainHead, EventKind, ExposureRollup, TelemetryFlow, Verdict
+from audit.models import Verdict
+from audit.selectors import chain_seq, flow_event_days, rollup_rows, violations_per_day
 
 from ..periods import first_day, start_of
 
@@ -25,9 +24,6 @@ def _one_snapshot():
         yield
 
 
-FLOW_KINDS = (EventKind.FLOW_PERMITTED, EventKind.FLOW_VIOLATION)
-
-
 class FlowDays:
     """The exposure rollups' cells and the flows judged violations, per day since `first`.
 
@@ -40,27 +36,24 @@ class FlowDays:
     def __init__(self, organization, first: date):
         self.first = first
         with _one_snapshot():  # the head and the flows it covers
-            self.seq = _chain_seq(organization)
-            self.violations = Counter(violations_per_day(organization, first))
+            self.seq = chain_seq(organization)
+            self.violations = Counter(violations_per_day(organization, start_of(first)))
         self.days: dict[date, dict] | None = None  # the rollup cells, read when first asked for
         self._keys: dict[tuple, tuple] = {}
         self._totals: dict[tuple[date, date], dict] = {}
 
     def catch_up(self, organization, today: date) -> None:
-        head = _chain_seq(organization)
+        head = chain_seq(organization)
         if head != self.seq:
             touched = set()
-            events = (AuditEvent.objects.filter(organization=organization, kind__in=FLOW_KINDS, seq__gt=self.seq,
-                                                seq__lte=head)
-                      .annotate(day=TruncDate("occurred_at")).values_list("kind", "day").annotate(n=Count("id")))
-            for kind, day, n in events:
+            for day, violations in flow_event_days(organization, after_seq=self.seq, up_to_seq=head).items():
                 touched.add(day)
-                if kind == EventKind.FLOW_VIOLATION and day >= self.first:
-                    self.violations[day] += n
+                if violations and day >= self.first:
+                    self.violations[day] += violations
             self.seq = head
             touched = sorted(day for day in touched if day >= self.first)
             if touched and self.days is not None:  # read after the head: a day may be ahead, never behind
-                fresh = self._read(organization, day__in=touched)
+                fresh = self._read(organization, days=touched)
                 for day in touched:
                     new, old = fresh.get(day, {}), self.days.get(day, {})
                     for (since, until), totals in self._totals.items():
@@ -81,7 +74,7 @@ class FlowDays:
 
     def read_days(self, organization) -> None:
         """Read the rollup cells of every day since `first`."""
-        self.days = self._read(organization, day__gte=self.first)
+        self.days = self._read(organization, since=self.first)
 
     def cells(self, since: date, until: date, groups: dict) -> list[dict]:
         """The rows of `audit.selectors.exposure` for the period (flows, volume, violations and their
@@ -99,11 +92,8 @@ class FlowDays:
 
     def _read(self, organization, **days) -> dict[date, dict]:
         cells = defaultdict(dict)
-        rows = (ExposureRollup.objects.filter(organization=organization, **days)
-                .values_list("day", "group_key", "data_category", "purpose", "destination", "verdict", "flows",
-                             "volume"))
         keys = self._keys
-        for day, *key, verdict, flows, volume in rows.iterator(chunk_size=10_000):
+        for day, *key, verdict, flows, volume in rollup_rows(organization, **days):
             key = tuple(key)
             key = keys.setdefault(key, key)  # one tuple per cell, whatever the number of days
             cell = cells[day].get(key)
@@ -117,10 +107,6 @@ class FlowDays:
         return cells
 
 
-def _chain_seq(organization) -> int:
-    return ChainHead.objects.filter(organization=organization).values_list("seq", flat=True).first() or 0
-
-
 def _add_cells(totals: dict, cells: dict, sign: int) -> None:
     for key, values in cells.items():
         total = totals.get(key)
@@ -129,13 +115,3 @@ def _add_cells(totals: dict, cells: dict, sign: int) -> None:
         for i, value in enumerate(values):
             total[i] += sign * value
 
-
-def violations_per_day(organization, since: date, until: date | None = None) -> dict[date, int]:
-    """Flows judged violations, per day: counted from the flows themselves (a rollup counts a flow once
-    per group it touched), which the (organization, verdict, occurred_at) index serves."""
-    rows = TelemetryFlow.objects.filter(organization=organization, verdict=Verdict.VIOLATION,
-                                        occurred_at__gte=start_of(since))
-    if until is not None:
-        rows = rows.filter(occurred_at__lt=start_of(until + timedelta(days=1)))
-    rows = rows.annotate(day=TruncDate("occurred_at")).values("day").annotate(n=Count("id"))
-    return {row["day"]: row["n"] for row in rows}

@@ -6,10 +6,9 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
-from accounts.models import Group
+from accounts.selectors import group_names
 from governance.engine import Target
-from governance.models import TermsVersion
-from governance.selectors import CatalogNames, catalog_names, compiled_policy
+from governance.selectors import CatalogNames, catalog_names, compiled_policy, rule_count, terms_by_date
 
 from ..periods import period, start_of
 from .state import overview_state
@@ -29,13 +28,11 @@ def overview_of(organization, *, days: int, uses: str = "training") -> dict:
     since, until = period(days, now.date())
     catalog = compiled.snapshot.catalog
     training = catalog.training_purposes()
-    groups = dict(Group.objects.filter(organization=organization).order_by("display_name")
-                  .values_list("pk", "display_name"))
-    terms = list(TermsVersion.objects.filter(organization=organization).order_by("effective_at")
-                 .values("version", "effective_at", "requires_reconsent"))
+    groups = group_names(organization)
+    terms = terms_by_date(organization)
     latest_reconsent = next((t for t in reversed(terms) if t["requires_reconsent"] and t["effective_at"] <= now),
                             None)
-    rules = organization.policy_rules.filter(deleted_at__isnull=True).count()
+    rules = rule_count(organization)
     use_filter = {"training": set(training), "ai": set(catalog.ai_purposes)}.get(uses)
 
     state = overview_state(organization)

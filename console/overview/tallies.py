@@ -5,12 +5,9 @@ from collections import Counter, defaultdict
 from datetime import date, datetime
 from typing import NamedTuple
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
-
 from governance.consent import REVOKED, STALE, basis_key
 from governance.engine import Target, resolve
-from governance.models import ConsentEvent
+from governance.selectors import consent_actions_per_day
 
 from ..periods import start_of
 
@@ -54,8 +51,8 @@ class Tallies:
             self._count_member(view, account_id, 1)
             self._count_reached(view, account_id, 1)
         self.version = compiled.policy_version
-        self.consents_per_day = Counter({(day, action): n for day, action, n in _consents_per_day(
-            organization, first, Q(policy_version__lte=self.version) | Q(policy_version__isnull=True))})
+        self.consents_per_day = Counter({(day, action): n for day, action, n in consent_actions_per_day(
+            organization, since=start_of(first), up_to_version=self.version)})
 
     def update(self, organization, compiled, active: frozenset, last: dict, at: datetime, moved: dict) -> None:
         """Bring the counts to `compiled`, `active` and the exposure days (`moved` holds the days before
@@ -75,9 +72,9 @@ class Tallies:
             self._count_reached(old, account_id, -1)
             self._count_reached(new, account_id, 1)
         if compiled.policy_version > self.version:
-            since_version = Q(policy_version__gt=self.version, policy_version__lte=compiled.policy_version)
-            self.consents_per_day.update({(day, action): n for day, action, n in _consents_per_day(
-                organization, self.first, since_version)})
+            self.consents_per_day.update({(day, action): n for day, action, n in consent_actions_per_day(
+                organization, since=start_of(self.first), after_version=self.version,
+                up_to_version=compiled.policy_version)})
             self.version = compiled.policy_version
         self.compiled, self.active, self.at = compiled, active, at
 
@@ -168,7 +165,3 @@ def _changed(before: dict, after: dict) -> set:
         return set()
     return {key for key, value in after.items() if before.get(key) is not value} | (before.keys() - after.keys())
 
-
-def _consents_per_day(organization, first: date, versions: Q):
-    return (ConsentEvent.objects.filter(versions, organization=organization, occurred_at__gte=start_of(first))
-            .annotate(day=TruncDate("occurred_at")).values_list("day", "action").annotate(n=Count("id")))
