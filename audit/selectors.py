@@ -12,8 +12,9 @@ from accounts.models import Group
 from config.db import stream_rows
 
 from .chain import Verification, verify_links
-from .models import (AuditDigest, AuditEvent, ChainHead, EventKind, ExposureRollup, ExposureSeen, OutboxEntry, SigningKey,
-                     TelemetryFlow, Verdict)
+from .models import (AuditDigest, AuditEvent, ChainHead, EventKind, ExposureRollup, ExposureSeen, OutboxEntry,
+                     SigningKey, TelemetryFlow, Verdict)
+from .signing import verify_signature
 from .verification import DIGESTS_FILE, EVENTS_FILE, KEYS_FILE, verify_digests
 
 STREAM_CHUNK = 10_000
@@ -28,8 +29,24 @@ def latest_digest(organization) -> AuditDigest | None:
     return AuditDigest.objects.filter(organization=organization).order_by("-period_end", "-id").first()
 
 
+def digest_count(organization) -> int:
+    return AuditDigest.objects.filter(organization=organization).count()
+
+
+def digest_signature_valid(digest: AuditDigest) -> bool:
+    """Whether the digest's signature verifies under the key it names (False for a key not on file)."""
+    pem = SigningKey.objects.filter(fingerprint=digest.key_fingerprint).values_list("public_key_pem",
+                                                                                  flat=True).first()
+    return bool(pem) and verify_signature(pem, digest.body, digest.signature)
+
+
 def public_keys() -> dict[str, str]:
     return dict(SigningKey.objects.values_list("fingerprint", "public_key_pem"))
+
+
+def chain_head(organization) -> tuple[int, str]:
+    """The seq and hash of the organization's last chained event; (0, "") before the first."""
+    return ChainHead.objects.filter(organization=organization).values_list("seq", "hash").first() or (0, "")
 
 
 def chain_seq(organization) -> int:
@@ -47,6 +64,11 @@ def flow_event_days(organization, *, after_seq: int, up_to_seq: int) -> dict[dat
     for kind, day, n in rows:
         days[day] = days.get(day, 0) + (n if kind == EventKind.FLOW_VIOLATION else 0)
     return days
+
+
+def outbox_pending(organization) -> int:
+    """The organization's changes recorded but not chained yet."""
+    return OutboxEntry.objects.filter(organization_id=organization.pk).count()
 
 
 def pipeline_state(organization) -> dict:

@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from accounts.models import Account, AccountGroup, Group, PastMembership
 from accounts.selectors import active_account_ids, group_names
-from audit.models import AuditDigest, AuditEvent, ChainHead, FlowAccount, OutboxEntry, SigningKey, TelemetryFlow
-from audit.selectors import events_of, latest_digest, verify_chain
-from audit.signing import verify_signature
+from audit.models import AuditEvent, FlowAccount, TelemetryFlow
+from audit.selectors import (chain_head, digest_count, digest_signature_valid, events_of, latest_digest, outbox_pending,
+                             verify_chain)
 from governance.consent import VALID, ConsentRecord
 from governance.engine import Target, catalog_default
 from governance.memberships import members_by_group
@@ -193,21 +193,17 @@ def audit_events(organization, *, kind: str = "", account: str = "", since: date
 def chain_status(organization, *, verify: bool) -> dict:
     """The chain head, pending outbox rows, the latest signed digest (its signature checked), and a
     full verification when asked for or when the chain is small enough to check on every view."""
-    head = ChainHead.objects.filter(organization=organization).values_list("seq", "hash").first() or (0, "")
-    pending = OutboxEntry.objects.filter(organization_id=organization.pk).count()
+    head = chain_head(organization)
+    pending = outbox_pending(organization)
     digest = latest_digest(organization)
-    digest_valid = None
-    if digest is not None:
-        pem = SigningKey.objects.filter(fingerprint=digest.key_fingerprint).values_list("public_key_pem",
-                                                                                      flat=True).first()
-        digest_valid = bool(pem) and verify_signature(pem, digest.body, digest.signature)
+    digest_valid = None if digest is None else digest_signature_valid(digest)
     verification = None
     automatic = head[0] <= AUTO_VERIFY_LIMIT
     if verify or automatic:
         verification = verify_chain(organization)
     return {"head_seq": head[0], "head_hash": head[1], "pending": pending, "digest": digest,
             "digest_valid": digest_valid, "verification": verification, "automatic": automatic,
-            "digests": AuditDigest.objects.filter(organization=organization).count()}
+            "digests": digest_count(organization)}
 
 
 def flow_list(organization, *, verdict: str = "", data_category: str = "", purpose: str = "", destination: str = "",
