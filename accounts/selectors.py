@@ -27,3 +27,32 @@ def live_accounts(organization):
 def live_groups(organization):
     """The organization's groups but the deleted ones."""
     return Group.objects.filter(organization=organization).exclude(display_name__contains=TOMBSTONE_MARK)
+
+
+def account_count(organization: Organization) -> int:
+    """The organization's accounts, active or not (accounts are never deleted)."""
+    return Account.objects.filter(organization=organization).count()
+
+
+def account_ids(organization: Organization) -> frozenset[int]:
+    """Every account id of the organization, read in chunks."""
+    return frozenset(Account.objects.filter(organization=organization).values_list("pk", flat=True)
+                     .iterator(chunk_size=10_000))
+
+
+def inactive_account_ids(organization: Organization) -> frozenset[int]:
+    """The organization's deactivated accounts (usually few)."""
+    return frozenset(Account.objects.filter(organization=organization).filter(active=False)
+                     .values_list("pk", flat=True))
+
+
+def active_account_ids(organization: Organization) -> list[int]:
+    """The organization's active accounts, read in chunks."""
+    return list(Account.objects.filter(organization=organization, active=True).values_list("pk", flat=True)
+                .iterator(chunk_size=10_000))
+
+
+def group_names(organization: Organization) -> dict[int, str]:
+    """The organization's groups, id -> display name, in name order."""
+    return dict(Group.objects.filter(organization=organization).order_by("display_name")
+                .values_list("pk", "display_name"))

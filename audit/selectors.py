@@ -1,17 +1,21 @@
 """Reads of the audit trail: events, verification, digests, export."""
 import json
+from datetime import date
 from pathlib import Path
 
 from django.db import connection, transaction
 from django.db.models import Count, Min
+from django.db.models.functions import TruncDate
 
 from config.db import stream_rows
 
 from .chain import Verification, verify_links
-from .models import AuditDigest, AuditEvent, ChainHead, OutboxEntry, SigningKey
+from .models import AuditDigest, AuditEvent, ChainHead, EventKind, OutboxEntry, SigningKey
+from .signing import verify_signature
 from .verification import DIGESTS_FILE, EVENTS_FILE, KEYS_FILE, verify_digests
 
 STREAM_CHUNK = 10_000
+FLOW_KINDS = (EventKind.FLOW_PERMITTED, EventKind.FLOW_VIOLATION)
 
 
 def organizations():
@@ -27,8 +31,46 @@ def latest_digest(organization) -> AuditDigest | None:
     return AuditDigest.objects.filter(organization=organization).order_by("-period_end", "-id").first()
 
 
+def digest_count(organization) -> int:
+    return AuditDigest.objects.filter(organization=organization).count()
+
+
+def digest_signature_valid(digest: AuditDigest) -> bool:
+    """Whether the digest's signature verifies under the key it names (False for a key not on file)."""
+    pem = SigningKey.objects.filter(fingerprint=digest.key_fingerprint).values_list("public_key_pem",
+                                                                                  flat=True).first()
+    return bool(pem) and verify_signature(pem, digest.body, digest.signature)
+
+
 def public_keys() -> dict[str, str]:
     return dict(SigningKey.objects.values_list("fingerprint", "public_key_pem"))
+
+
+def chain_head(organization) -> tuple[int, str]:
+    """The seq and hash of the organization's last chained event; (0, "") before the first."""
+    return ChainHead.objects.filter(organization=organization).values_list("seq", "hash").first() or (0, "")
+
+
+def chain_seq(organization) -> int:
+    """The seq of the organization's last chained event (0 before the first)."""
+    return ChainHead.objects.filter(organization=organization).values_list("seq", flat=True).first() or 0
+
+
+def flow_event_days(organization, *, after_seq: int, up_to_seq: int) -> dict[date, int]:
+    """The days of the flow events chained after `after_seq` up to `up_to_seq`, each with how many of
+    them were violations (a worker chains a batch's flows, rollups and exposure records together)."""
+    days = {}
+    rows = (AuditEvent.objects.filter(organization=organization, kind__in=FLOW_KINDS, seq__gt=after_seq,
+                                      seq__lte=up_to_seq)
+            .annotate(day=TruncDate("occurred_at")).values_list("kind", "day").annotate(n=Count("id")))
+    for kind, day, n in rows:
+        days[day] = days.get(day, 0) + (n if kind == EventKind.FLOW_VIOLATION else 0)
+    return days
+
+
+def outbox_pending(organization) -> int:
+    """The organization's changes recorded but not chained yet."""
+    return OutboxEntry.objects.filter(organization_id=organization.pk).count()
 
 
 def pipeline_state(organization) -> dict:

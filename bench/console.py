@@ -29,7 +29,7 @@ the flows' audit events (this page never reads the chain; `audit_seq` is 0) and 
 payloads (one done FlowBatch per 10,000 flows, with its counts).
 
 Measured in this process through Django's test client signed in as an admin, each page after one
-warm-up request (the compiled policy and the overview's counts, console.selectors.OverviewState,
+warm-up request (the compiled policy and the overview's counts, console.overview.state.OverviewState,
 are kept per process, as in a server; the policy is compiled first, and the first view counts the
 rest, whose time and memory are printed too): the overview for 30 and 90 days, training uses and
 all uses, the flows page and the accounts page, median and max of --repeats requests and the
@@ -81,7 +81,8 @@ from accounts import services as accounts  # noqa: E402
 from accounts.models import Account, AccountGroup, Group, Organization, PastMembership  # noqa: E402
 from audit.actors import Actor  # noqa: E402
 from config.db import copy_rows, reserve_ids  # noqa: E402
-from console import selectors  # noqa: E402
+from console.overview import forget_overview_states, overview_of  # noqa: E402
+from console.periods import period  # noqa: E402
 from console.demo_data import DAILY_FLOWS, INCIDENT, backdated  # noqa: E402
 from flows.judging import FLOW_COLUMNS, LINK_COLUMNS  # noqa: E402
 from flows.models import ExposureRollup, ExposureSeen, FlowAccount, FlowBatch, TelemetryFlow, Verdict  # noqa: E402
@@ -89,7 +90,7 @@ from flows.rollups import roll_up  # noqa: E402
 from governance import services as governance  # noqa: E402
 from governance.decisions import blocking_reasons, decision_payload  # noqa: E402
 from governance.models import AIFeature, ConsentEvent, DataCategory, Purpose  # noqa: E402
-from governance.selectors import compiled_policy  # noqa: E402
+from governance.selectors import catalog_names, compiled_policy  # noqa: E402
 
 SLUG = "bench-console"
 ADMIN = Actor("user", None, "bench admin")
@@ -396,13 +397,13 @@ def measure_page(client, url: str, repeats: int) -> float:
 
 def baseline(org, days: int) -> tuple[dict, dict]:
     """The overview's headline figures and exposure cells counted from the flow rows and links with the ORM."""
-    since, until = selectors.period(days)
+    since, until = period(days)
     flows = TelemetryFlow.objects.filter(organization=org, occurred_at__gte=midnight(since),
                                          occurred_at__lt=midnight(until + timedelta(days=1)))
     links = FlowAccount.objects.filter(flow__in=flows)
-    names = selectors.catalog_names(org)
+    names = catalog_names(org)
     content = [k for k, kind in names.category_kinds.items() if kind == "customer_content"]
-    training = selectors.training_purposes(compiled_policy(org).snapshot.catalog)
+    training = compiled_policy(org).snapshot.catalog.training_purposes()
     trained = links.filter(flow__purpose__in=training).aggregate(
         content=Count("account_id", distinct=True, filter=Q(flow__data_category__in=content)),
         generated=Count("account_id", distinct=True, filter=~Q(flow__data_category__in=content)))
@@ -423,7 +424,7 @@ def baseline(org, days: int) -> tuple[dict, dict]:
 
 
 def page_answers(org, days: int) -> tuple[dict, dict]:
-    data = selectors.overview(org, days=days, uses="all")
+    data = overview_of(org, days=days, uses="all")
     figures = {key: data["figures"][key] for key in ("trained_content", "trained_generated", "violations")}
     cells = {(c["group"], c["data_category"], c["purpose"], c["destination"]):
              (c["flows"], c["volume"], c["violations"], c["violation_volume"]) for c in data["cells"]}
@@ -433,11 +434,11 @@ def page_answers(org, days: int) -> tuple[dict, dict]:
 def state_mb(org) -> float:
     """What the overview keeps of the organization, in MB of live objects (tracemalloc), counted anew
     for both periods; the compiled policy is compiled already and not counted."""
-    selectors.forget_overview_states()
+    forget_overview_states()
     gc.collect()
     tracemalloc.start()
     for days in (30, 90):
-        selectors.overview(org, days=days, uses="all")
+        overview_of(org, days=days, uses="all")
     gc.collect()
     size = tracemalloc.get_traced_memory()[0] / 2**20
     tracemalloc.stop()
@@ -484,7 +485,7 @@ def main():
         print(f"  seeded in {time.perf_counter() - started:.0f} s; VACUUM ANALYZE", flush=True)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")  # fresh statistics and visibility, as autovacuum would leave them
-    since, until = selectors.period(args.days)
+    since, until = period(args.days)
     flows = TelemetryFlow.objects.filter(organization=org, occurred_at__gte=midnight(since))
     counts = {"accounts": Account.objects.filter(organization=org).count(),
               "groups": Group.objects.filter(organization=org).count(),

@@ -14,7 +14,7 @@ from governance import services as governance
 from governance.models import Effect, Scope
 
 from . import throttle
-from .selectors import PERIODS
+from .periods import PERIODS
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):

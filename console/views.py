@@ -18,15 +18,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import services as accounts_services
 from accounts.models import Account, ApiToken, Role
+from accounts.selectors import group_names
 from audit.actors import user_actor
 from flows import charts
 from governance import services as governance
-from governance.selectors import compiled_policy, effective_policy_for, simulate_rule
+from governance.selectors import catalog_names, compiled_policy, effective_policy_for, simulate_rule
 
-from . import selectors
+from . import periods, selectors
 from .access import console_view, page_context, writer_required
 from .forms import (AccountFilterForm, AuditFilterForm, EmailDomainsForm, FlowFilterForm, OverviewForm, RemoveRuleForm,
                     RuleForm, ThrottledAuthenticationForm, TokenForm)
+from .overview import overview_of, violation_count
 
 
 class SignInView(auth_views.LoginView):
@@ -39,7 +41,7 @@ class SignInView(auth_views.LoginView):
 @console_view
 def overview(request):
     period = OverviewForm(request.GET).values()
-    data = selectors.overview(request.organization, **period)
+    data = overview_of(request.organization, **period)
     names = data["names"]
     heatmap = data["heatmap"]
     figures = {
@@ -52,7 +54,7 @@ def overview(request):
     }
     return render(request, "console/overview.html", page_context(
         request, "overview", data=data, period=period, figures=figures,
-        period_choices=selectors.PERIODS, form=OverviewForm(initial=period)))
+        period_choices=periods.PERIODS, form=OverviewForm(initial=period)))
 
 
 @require_GET
@@ -67,7 +69,7 @@ def policy(request):
 def policy_change(request):
     """Set a switch in two steps: the form and its what-if impact, then confirm with a reason."""
     organization = request.organization
-    names = selectors.catalog_names(organization)
+    names = catalog_names(organization)
     step = request.POST.get("step", "edit") if request.method == "POST" else "edit"
     if request.method == "GET":
         form = RuleForm(initial=_initial_rule(request.GET), organization=organization, names=names)
@@ -163,7 +165,7 @@ def account_detail(request, account_id: int):
     if account is None:
         raise Http404
     now = timezone.now()
-    names = selectors.catalog_names(organization)
+    names = catalog_names(organization)
     snapshot, values = effective_policy_for(account, at=now)
     compiled = compiled_policy(organization)
     features = [v for v in values if v.target.is_feature]
@@ -172,7 +174,7 @@ def account_detail(request, account_id: int):
     notable = [v for v in values if not v.target.is_feature and (v.applied or v.enabled_by or v.overridden)]
     return render(request, "console/account.html", page_context(
         request, "accounts", account=account, names=names, features=features, matrix=matrix, notable=notable,
-        policy_version=snapshot.policy_version, at=now, group_names=selectors.group_names(organization),
+        policy_version=snapshot.policy_version, at=now, group_names=group_names(organization),
         consents=selectors.account_consents(account, compiled, now), flows=selectors.account_flows(account),
         memberships=selectors.account_memberships(account)))
 
@@ -209,7 +211,7 @@ def audit(request):
 @console_view
 def flows(request):
     organization = request.organization
-    names = selectors.catalog_names(organization)
+    names = catalog_names(organization)
     form = FlowFilterForm(request.GET, names=names)
     filters = form.cleaned_data if form.is_valid() else {}
     account = None
@@ -221,13 +223,13 @@ def flows(request):
         since=filters.get("since"), until=filters.get("until"), cursor=filters.get("cursor"))
     more = len(listing) > selectors.PAGE_SIZE
     listing = listing[:selectors.PAGE_SIZE]
-    since, until = selectors.period(30)
+    since, until = periods.period(30)
     query = request.GET.copy()
     query.pop("cursor", None)
     last = listing[-1] if more and listing else None
     return render(request, "console/flows.html", page_context(
         request, "flows", form=form, flows=listing, names=names, query=query.urlencode(),
-        violations=selectors.violation_count(organization, since, until),
+        violations=violation_count(organization, since, until),
         next_cursor=f"{last.occurred_at.isoformat()}~{last.pk}" if last else None,
         unknown_account=bool(filters.get("account")) and account is None))
 

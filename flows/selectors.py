@@ -1,12 +1,15 @@
 """Reads of judged flows: exposure from the rollups."""
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from django.db.models import Max, Q, Sum
+from django.db.models import Count, Max, Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Group
 
-from .models import ExposureRollup, Verdict
+from .models import ExposureRollup, ExposureSeen, TelemetryFlow, Verdict
+
+STREAM_CHUNK = 10_000
 
 
 def exposure(organization, *, since: date | None = None, until: date | None = None) -> dict:
@@ -35,3 +38,54 @@ def exposure(organization, *, since: date | None = None, until: date | None = No
     return {"since": since, "until": until, "cells": cells,
             "daily": [{"day": d["day"], "flows": d["total_flows"], "volume": d["total_volume"],
                        "violations": d["violations"] or 0} for d in daily]}
+
+
+def violations_per_day(organization, since: datetime) -> dict[date, int]:
+    """Flows judged violations per day from `since`: counted from the flows themselves (a rollup counts
+    a flow once per group it touched), which the (organization, verdict, occurred_at) index serves."""
+    rows = TelemetryFlow.objects.filter(organization=organization, verdict=Verdict.VIOLATION,
+                                        occurred_at__gte=since)
+    rows = rows.annotate(day=TruncDate("occurred_at")).values("day").annotate(n=Count("id"))
+    return {row["day"]: row["n"] for row in rows}
+
+
+def rollup_rows(organization, *, days: list[date] | None = None, since: date | None = None):
+    """The organization's exposure rollup rows of `days`, or of every day from `since`, read in chunks:
+    (day, group_key, data_category, purpose, destination, verdict, flows, volume)."""
+    which = {"day__in": days} if days is not None else {"day__gte": since}
+    return (ExposureRollup.objects.filter(organization=organization, **which)
+            .values_list("day", "group_key", "data_category", "purpose", "destination", "verdict", "flows", "volume")
+            .iterator(chunk_size=STREAM_CHUNK))
+
+
+def last_exposure_record_id(organization) -> int:
+    """The id of the organization's latest exposure record, 0 before the first: a worker inserts an
+    organization's records under its chain head, so later ids are records committed later."""
+    return (ExposureSeen.objects.filter(organization=organization).order_by("-pk")
+            .values_list("pk", flat=True).first() or 0)
+
+
+def latest_exposure_days(organization, *, content: frozenset, training: frozenset, ai: frozenset, first: date,
+                         last: date):
+    """Per account with exposure records of an `ai` purpose from `first` to `last`: its latest day of a
+    `training` purpose on `content` categories, on other categories, and of any `ai` purpose, read in
+    chunks: (account_id, content, generated, ai), None where there is no such day."""
+    trained = Q(purpose__in=training)
+    return (ExposureSeen.objects.filter(organization=organization, purpose__in=ai)
+            .filter(day__gte=first, day__lte=last).values("account_id")
+            .annotate(content=Max("day", filter=trained & Q(data_category__in=content)),
+                      generated=Max("day", filter=trained & ~Q(data_category__in=content)), ai=Max("day"))
+            .values_list("account_id", "content", "generated", "ai").iterator(chunk_size=STREAM_CHUNK))
+
+
+def exposure_records_after_day(organization, *, purposes: frozenset, day: date) -> list[tuple]:
+    """(account_id, day, data_category, purpose) of the exposure records of `purposes` dated after `day`."""
+    return list(ExposureSeen.objects.filter(organization=organization, purpose__in=purposes).filter(day__gt=day)
+                .values_list("account_id", "day", "data_category", "purpose"))
+
+
+def exposure_records_since(organization, *, purposes: frozenset, after_id: int) -> list[tuple]:
+    """(id, account_id, day, data_category, purpose) of the exposure records of `purposes` inserted after
+    `after_id`, in id order."""
+    return list(ExposureSeen.objects.filter(organization=organization, pk__gt=after_id, purpose__in=purposes)
+                .order_by("pk").values_list("pk", "account_id", "day", "data_category", "purpose"))

@@ -54,6 +54,15 @@ class Basis:
 
 
 BASIS_MISSING = Basis(MISSING)
+# A basis as it is counted and shown: a valid one split by whether it was freely given
+BASIS_KEYS = ("freely_given", "not_freely_given", STALE, REVOKED, MISSING)
+
+
+def basis_key(basis: Basis) -> str:
+    """A consent basis in one of `BASIS_KEYS`: freely given, not freely given, stale, revoked, missing."""
+    if basis.state == VALID:
+        return "freely_given" if basis.record.freely_given else "not_freely_given"
+    return basis.state
 
 
 def _occurred_at(record: ConsentRecord) -> datetime:
@@ -118,6 +127,11 @@ class ConsentIndex:
             return Basis(REVOKED, record)
         stale = self.stale_since(pair, record, at)
         return Basis(STALE, record, stale) if stale else Basis(VALID, record)
+
+    def next_reconsent(self, at: datetime) -> datetime | None:
+        """When the next terms version requiring re-consent takes effect after `at` (bases change then)."""
+        upcoming = [times[i] for times, _ in self.reconsent.values() if (i := bisect_right(times, at)) < len(times)]
+        return min(upcoming, default=None)
 
     def stale_since(self, pair: Pair, record: ConsentRecord, at: datetime) -> Reconsent | None:
         """The latest re-consent terms version in force at `at` that the grant predates, if any."""

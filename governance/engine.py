@@ -106,6 +106,10 @@ class Catalog:
                 index.setdefault(pair, []).append(feature)
         object.__setattr__(self, "pair_features", {pair: tuple(keys) for pair, keys in index.items()})
 
+    def training_purposes(self) -> list[str]:
+        """The AI purposes that train models (as opposed to running a feature)."""
+        return sorted(p for p in self.ai_purposes if p.startswith("ai.training"))
+
     def needs_consent(self, data_category: str, purpose: str) -> bool:
         return self.category_kinds.get(data_category) in self.consent_kinds.get(purpose, ())
 

@@ -7,10 +7,21 @@ every membership are kept only for the accounts whose past differs from that.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 NO_GROUPS: tuple[int, ...] = ()
+NO_GROUP = 0  # the key counts use for the accounts in no group, as the exposure rollups do
+
+
+def members_by_group(account_groups: dict, account_ids) -> dict[int, list[int]]:
+    """Group id -> its accounts among `account_ids`; NO_GROUP holds the accounts in no group."""
+    members = defaultdict(list)
+    for account_id in account_ids:
+        for group_id in account_groups.get(account_id, ()) or (NO_GROUP,):
+            members[group_id].append(account_id)
+    return members
 
 
 @dataclass

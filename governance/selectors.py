@@ -3,9 +3,11 @@ import gc
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Max, Min, Q
+from django.db.models import Count, Min, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Account, AccountGroup, Group, Organization, PastMembership
@@ -16,7 +18,7 @@ from .decisions import CompiledPolicy, Decision
 from .memberships import MembershipHistory
 from .engine import Catalog, Effective, PolicySnapshot, RuleRef, Target, effective_policy, resolve
 from .models import (AIFeature, ConsentEvent, DataCategory, PolicyRule, PolicyRuleVersion, Purpose,
-                     TermsCoverage)
+                     TermsCoverage, TermsVersion)
 
 
 SIMULATION_LIST_LIMIT = 1000
@@ -42,6 +44,47 @@ def load_catalog(organization: Organization) -> Catalog:
         feature_pairs=dict(pairs),
         purpose_keys=tuple(key for key, _, _ in purposes),
         consent_kinds={key: frozenset(kinds) for key, _, kinds in purposes},
+    )
+
+
+# Purposes in a word or two, where a label must be short (the overview's heatmap columns)
+SHORT_PURPOSES = {"ai.training.first_party": "vendor's models", "ai.training.third_party": "third parties' models",
+                  "ai.inference": "AI features", "service.provision": "service", "service.improvement": "improvement",
+                  "security.fraud_detection": "security"}
+
+
+@dataclass
+class CatalogNames:
+    """The organization's catalog as pages and reports show it: entries in key order, names by key."""
+
+    features: list
+    categories: list
+    purposes: list
+    feature_names: dict = field(default_factory=dict)
+    category_names: dict = field(default_factory=dict)
+    category_kinds: dict = field(default_factory=dict)
+    purpose_names: dict = field(default_factory=dict)
+
+    def target_label(self, target: Target, *, short: bool = False) -> str:
+        if target.is_feature:
+            return self.feature_names.get(target.feature, target.feature)
+        category = self.category_names.get(target.data_category, target.data_category)
+        if short:
+            return f"{category} → {SHORT_PURPOSES.get(target.purpose, target.purpose)}"
+        return f"{category} → {self.purpose_names.get(target.purpose, target.purpose)}"
+
+
+def catalog_names(organization: Organization) -> CatalogNames:
+    """The organization's catalog entries with their names, for labels."""
+    features = list(catalog_entries(AIFeature, organization))
+    categories = list(catalog_entries(DataCategory, organization))
+    purposes = list(catalog_entries(Purpose, organization))
+    return CatalogNames(
+        features, categories, purposes,
+        feature_names={f.key: f.name for f in features},
+        category_names={c.key: c.name for c in categories},
+        category_kinds={c.key: c.kind for c in categories},
+        purpose_names={p.key: p.name for p in purposes},
     )
 
 
@@ -104,6 +147,11 @@ def live_rules():
     """Rules not deleted (a rule past its expiry is still listed, with its expires_at)."""
     return (PolicyRule.objects.filter(deleted_at__isnull=True)
             .select_related("group", "account", "feature", "data_category", "purpose"))
+
+
+def rule_count(organization: Organization) -> int:
+    """The organization's rules not deleted."""
+    return organization.policy_rules.filter(deleted_at__isnull=True).count()
 
 
 def consent_additions(organization: Organization, catalog, events):
@@ -265,6 +313,24 @@ def reconsent_index(organization: Organization) -> ConsentIndex:
                          "purpose__key")):
         index.add_reconsent((category, purpose), Reconsent(version, effective_at))
     return index
+
+
+def terms_by_date(organization: Organization) -> list[dict]:
+    """The organization's terms versions in the order they take effect: version, effective_at, requires_reconsent."""
+    return list(TermsVersion.objects.filter(organization=organization).order_by("effective_at")
+                .values("version", "effective_at", "requires_reconsent"))
+
+
+def consent_actions_per_day(organization: Organization, *, since: datetime, up_to_version: int,
+                            after_version: int | None = None):
+    """(day, action, count) of the organization's consent events since `since` that policy versions after
+    `after_version` up to `up_to_version` made (with no `after_version`, events without a version too)."""
+    if after_version is None:
+        versions = Q(policy_version__lte=up_to_version) | Q(policy_version__isnull=True)
+    else:
+        versions = Q(policy_version__gt=after_version, policy_version__lte=up_to_version)
+    return (ConsentEvent.objects.filter(versions, organization=organization, occurred_at__gte=since)
+            .annotate(day=TruncDate("occurred_at")).values_list("day", "action").annotate(n=Count("id")))
 
 
 def consent_events(organization: Organization):

@@ -4,15 +4,13 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from governance.models import Mechanism, NOT_FREELY_GIVEN
+from governance.models import Mechanism
 
 register = template.Library()
 
 # the characters json_script escapes, so figure JSON cannot close its <script> element
 _JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 MECHANISMS = dict(Mechanism.choices)
-BASIS_LABELS = {"freely_given": "freely given", "not_freely_given": "not freely given", "stale": "stale",
-                "revoked": "revoked", "missing": "none"}
 SCOPES = {"organization": "Organization", "group": "Group", "account": "Account"}
 
 
@@ -28,16 +26,6 @@ def chart(figure, name: str, label: str = ""):
 @register.filter
 def mechanism(value: str) -> str:
     return MECHANISMS.get(value, value)
-
-
-@register.filter
-def freely_given(value: str) -> bool:
-    return value not in NOT_FREELY_GIVEN
-
-
-@register.filter
-def basis_label(key: str) -> str:
-    return BASIS_LABELS.get(key, key)
 
 
 @register.filter

@@ -13,16 +13,19 @@ from accounts import services as accounts
 from accounts.models import Account, Group
 from accounts.selectors import account_ids_by_user_name, organization_overview
 from audit.actors import SYSTEM
-from console import selectors
+from console.overview import overview_of, violation_count
+from console.overview.page import activity, heatmap_targets
+from console.periods import period
 from flows.batches import receive_batch
 from flows.models import ExposureSeen, TelemetryFlow, Verdict
 from flows.selectors import exposure
 from flows.validation import validate_flows
 from governance import services as governance
-from governance.consent import REVOKED, STALE
+from governance.consent import REVOKED, STALE, basis_key
 from governance.engine import resolve
+from governance.memberships import members_by_group
 from governance.models import AIFeature, ConsentEvent, DataCategory, Purpose, TermsVersion
-from governance.selectors import compiled_policy, load_catalog
+from governance.selectors import catalog_names, compiled_policy, load_catalog
 
 from .conftest import catalog, populate, settle
 
@@ -46,13 +49,13 @@ def counted_directly(organization, *, days: int, uses: str) -> dict:
     """The overview's figures from the rows: distinct accounts over the exposure records, flows
     counted, and every active account's consent basis and exposure resolved one by one."""
     now = timezone.now()
-    since, until = selectors.period(days)
-    names = selectors.catalog_names(organization)
+    since, until = period(days)
+    names = catalog_names(organization)
     compiled = compiled_policy(organization)
     index, snapshot, catalog_ = compiled.consents, compiled.snapshot, compiled.snapshot.catalog
-    training = selectors.training_purposes(catalog_)
+    training = catalog_.training_purposes()
     active = list(Account.objects.filter(organization=organization, active=True).values_list("pk", flat=True))
-    members = selectors.members_by_group(snapshot.account_groups, active)
+    members = members_by_group(snapshot.account_groups, active)
     groups = dict(Group.objects.filter(organization=organization).order_by("display_name")
                   .values_list("pk", "display_name"))
     seen = ExposureSeen.objects.filter(organization=organization, day__gte=since, day__lte=until)
@@ -84,9 +87,9 @@ def counted_directly(organization, *, days: int, uses: str) -> dict:
         pair = (cell["data_category"], cell["purpose"])
         needs = catalog_.needs_consent(*pair)
         table.append({**cell, "needs_consent": needs, "basis": Counter(
-            selectors.basis_key(index.basis(a, pair, now)) for a in members.get(cell["group"] or 0, ())
+            basis_key(index.basis(a, pair, now)) for a in members.get(cell["group"] or 0, ())
         ) if needs else None})
-    targets = selectors.heatmap_targets(compiled, cells, training)
+    targets = heatmap_targets(compiled, cells, training)
 
     def allowed(account_id, target):
         if target.is_feature:
@@ -121,13 +124,13 @@ def counted_directly(organization, *, days: int, uses: str) -> dict:
                                zip(hits, rows)],
                     "counts": [[f"{h} of {len(ids)}" for h in row] for row, (_, ids) in zip(hits, rows)]},
         "treemap": treemap,
-        "timeline": selectors.activity(since, until, violations, consents, terms),
+        "timeline": activity(since, until, violations, consents, terms),
     }
 
 
 def assert_counted_directly(organization):
     for days, uses in VIEWS:
-        shown = selectors.overview(organization, days=days, uses=uses)
+        shown = overview_of(organization, days=days, uses=uses)
         expected = counted_directly(organization, days=days, uses=uses)
         for key, value in expected.items():
             assert shown[key] == value, (days, uses, key)
@@ -201,12 +204,12 @@ def test_consents_turn_stale_when_re_consent_terms_take_effect_later(acme):
     governance.publish_terms(organization=acme, actor=SYSTEM, version="later", text_sha256="3" * 64,
                              effective_at=timezone.now() + timedelta(hours=1), requires_reconsent=True,
                              covers=[(chat, training)])
-    stale_before = selectors.overview(acme, days=7)["figures"]["stale"]
+    stale_before = overview_of(acme, days=7)["figures"]["stale"]
     assert_counted_directly(acme)
     real_now = timezone.now
     with mock.patch("django.utils.timezone.now", lambda: real_now() + timedelta(hours=2)):
         assert_counted_directly(acme)
-        assert selectors.overview(acme, days=7)["figures"]["stale"] > stale_before
+        assert overview_of(acme, days=7)["figures"]["stale"] > stale_before
 
 
 def test_flows_reported_for_tomorrow_by_a_clock_ahead_count_from_tomorrow(acme):
@@ -218,17 +221,17 @@ def test_flows_reported_for_tomorrow_by_a_clock_ahead_count_from_tomorrow(acme):
         assert_counted_directly(acme)
         report(acme, ([newcomer.user_name], "content.chat", "ai.training.first_party", evening + timedelta(minutes=4)))
         assert_counted_directly(acme)
-        before = selectors.overview(acme, days=7)["figures"]["trained_content"]
+        before = overview_of(acme, days=7)["figures"]["trained_content"]
     with mock.patch("django.utils.timezone.now", lambda: evening + timedelta(minutes=12)):
         assert_counted_directly(acme)
-        assert selectors.overview(acme, days=7)["figures"]["trained_content"] == before + 1
+        assert overview_of(acme, days=7)["figures"]["trained_content"] == before + 1
 
 
 def test_the_flows_page_counts_the_same_violations(acme):
-    since, until = selectors.period(30)
+    since, until = period(30)
     direct = TelemetryFlow.objects.filter(organization=acme, verdict=Verdict.VIOLATION,
                                           occurred_at__date__gte=since).count()
-    assert selectors.violation_count(acme, since, until) == direct
+    assert violation_count(acme, since, until) == direct
     report(acme, ([people(acme, 1)[0].user_name], "telemetry.usage", "marketing",
                   timezone.now() - timedelta(minutes=1)))
-    assert selectors.violation_count(acme, since, until) == direct + 1
+    assert violation_count(acme, since, until) == direct + 1

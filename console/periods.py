@@ -1,0 +1,20 @@
+"""The console's days: the periods its pages count over, ending today, and the instant a day starts."""
+from datetime import date, datetime, timedelta
+
+from django.utils import timezone
+
+PERIODS = (7, 30, 90)
+
+
+def period(days: int, today: date | None = None) -> tuple[date, date]:
+    until = today or timezone.now().date()
+    return until - timedelta(days=days - 1), until
+
+
+def first_day(today: date) -> date:
+    """The first day the longest period of the overview shows."""
+    return today - timedelta(days=PERIODS[-1] - 1)
+
+
+def start_of(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=timezone.get_current_timezone())
