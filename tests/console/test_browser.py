@@ -16,7 +16,7 @@ from accounts import services as accounts
 from audit.actors import SYSTEM
 from audit.services import write_digest
 from console.demo_data import ACTIVITY_DAYS, backdated, seed_activity
-from governance.management.commands.demo import seed_demo_organization
+from console.management.commands.demo import seed_demo_organization
 from governance.models import PolicyRule
 from reports import services as report_services
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from django.contrib.auth.hashers import check_password
 
 from accounts.models import ApiToken
-from governance.management.commands.demo import quiet_eager_tasks
+from console.management.commands.demo import quiet_eager_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_ENV", "LOG_LEVEL")
