@@ -30,8 +30,8 @@ from governance.engine import Catalog, Effective, PolicySnapshot, Target, resolv
 from governance.models import AIFeature, ConsentEvent, DataCategory, Purpose, TermsVersion
 from governance.selectors import build_snapshot, catalog_entries, reconsent_index
 
-from . import periods
-from .models import Report, ReportSchedule
+from .. import periods
+from ..models import Report, ReportSchedule
 
 FORMAT_VERSION = 1
 WORST_ACCOUNTS = 20
