@@ -26,7 +26,7 @@ from audit.actors import Actor
 from audit.models import EventKind
 from config.tasks import enqueue_on_commit
 
-from . import content, periods
+from . import content, periods, selectors
 from .models import (ALL_FORMATS, CADENCE_CRON, CADENCE_PERIOD, Cadence, Format, Period, Report, ReportFile,
                      ReportSchedule)
 from .rendering import Rendered, render
@@ -258,7 +258,7 @@ def _progress(report_id: int):
 
 def _ensure_digest(organization: Organization, end_at: datetime, now: datetime) -> None:
     """A closed period's end must be vouched for by a signed digest; write one if none covers it yet."""
-    if end_at <= now and content.covering_digest(organization, end_at) is None:
+    if end_at <= now and selectors.covering_digest(organization, end_at) is None:
         audit.write_digest(organization)
 
 

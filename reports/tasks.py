@@ -6,7 +6,7 @@ from celery import shared_task
 
 from config.tasks import RETRY as RETRY_FOREVER
 
-from . import content, services
+from . import selectors, services
 
 RETRY = {**RETRY_FOREVER, "max_retries": 10}  # a report is worth ten tries; the sweep re-drives it after
 # A report whose row has not moved for this long lost its task (progress moves it every few seconds).
@@ -39,14 +39,14 @@ def run_schedule(schedule_id: int) -> int | None:
 def sweep_reports() -> dict:
     """Re-drive reports whose task was lost (a dead worker, the broker down), and undelivered ones."""
     regenerated, given_up = [], []
-    for report_id, attempts in content.reports_needing_work(STALE_AFTER):
+    for report_id, attempts in selectors.reports_needing_work(STALE_AFTER):
         if attempts >= services.MAX_ATTEMPTS:
             services.give_up(report_id)
             given_up.append(report_id)
         else:
             generate_report.delay(report_id)
             regenerated.append(report_id)
-    redelivered = content.reports_needing_delivery(STALE_AFTER, MAX_DELIVERIES)
+    redelivered = selectors.reports_needing_delivery(STALE_AFTER, MAX_DELIVERIES)
     for report_id in redelivered:
         deliver_report.delay(report_id)
     return {"regenerated": regenerated, "given_up": given_up, "redelivered": redelivered}

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from config.api import OrgAPIMixin
 
-from .. import content, services
+from .. import selectors, services
 from ..models import Format, Report, ReportFile, ReportSchedule
 from .serializers import (DownloadQuerySerializer, ReportRequestSerializer, ReportScheduleSerializer,
                           ReportSerializer)
@@ -91,7 +91,7 @@ class ReportViewSet(OrgAPIMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModel
         fmt = query.validated_data["format"]
         if report.status != Report.Status.DONE:
             raise NotReady(f"The report is {report.status} ({report.progress} %).")
-        file = content.report_file(report, fmt)
+        file = selectors.report_file(report, fmt)
         if file is None:
             raise NotFound(f"This report was not generated as {fmt}; it has: {', '.join(report.formats)}.")
         response = HttpResponse(bytes(file.content), content_type=file.content_type)
