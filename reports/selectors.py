@@ -1,10 +1,9 @@
 """Reads of the reports app: reports, their files and schedules, and the ones a sweep must pick up again."""
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.utils import timezone
 
 from accounts.models import Organization
-from audit.models import AuditDigest
 
 from .models import Report, ReportSchedule
 
@@ -19,12 +18,6 @@ def schedules_of(organization: Organization):
 
 def report_file(report: Report, format: str):
     return report.files.filter(format=format).first()
-
-
-def covering_digest(organization: Organization, instant: datetime) -> AuditDigest | None:
-    """The first signed digest whose period ends at or after `instant`: it vouches for every event before."""
-    return (AuditDigest.objects.filter(organization=organization, period_end__gte=instant)
-            .order_by("period_end", "id").first())
 
 
 def reports_needing_work(older_than: timedelta, limit: int = 100) -> list[tuple[int, int]]:

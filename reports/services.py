@@ -24,9 +24,10 @@ from accounts.models import Organization
 from audit import services as audit
 from audit.actors import Actor
 from audit.models import EventKind
+from audit.selectors import covering_digest
 from config.tasks import enqueue_on_commit
 
-from . import content, periods, selectors
+from . import content, periods
 from .models import (ALL_FORMATS, CADENCE_CRON, CADENCE_PERIOD, Cadence, Format, Period, Report, ReportFile,
                      ReportSchedule)
 from .rendering import Rendered, render
@@ -258,7 +259,7 @@ def _progress(report_id: int):
 
 def _ensure_digest(organization: Organization, end_at: datetime, now: datetime) -> None:
     """A closed period's end must be vouched for by a signed digest; write one if none covers it yet."""
-    if end_at <= now and selectors.covering_digest(organization, end_at) is None:
+    if end_at <= now and covering_digest(organization, end_at) is None:
         audit.write_digest(organization)
 
 
