@@ -1,17 +1,16 @@
 """Consent at the period's end, per use, per group and per group x use; and the period's consent activity."""
 from collections import Counter, defaultdict
 from datetime import datetime
-from datetime import timezone as dt_timezone
 
-from django.db.models import CharField, Count
-from django.db.models.functions import Cast, TruncDate
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 
 from accounts.models import Organization
 from audit.chain import iso
-from governance.consent import REVOKED, STALE, VALID, ConsentIndex, ConsentRecord
-from governance.engine import Catalog, PolicySnapshot
+from governance.consent import REVOKED, STALE, VALID, ConsentIndex
+from governance.engine import PolicySnapshot
 from governance.models import ConsentEvent
-from governance.selectors import reconsent_index
+from governance.selectors import load_consents
 
 from .inventory import NO_GROUP, pair_label
 
@@ -35,7 +34,7 @@ def consent_coverage(organization: Organization, snapshot: PolicySnapshot, names
     terms version requiring re-consent (whoever gave it)."""
     catalog = snapshot.catalog
     uses = [(c, p) for c in sorted(catalog.category_kinds) for p in catalog.purpose_keys if catalog.needs_consent(c, p)]
-    index = consent_index_as_of(organization, catalog, as_of)
+    index = load_consents(organization, catalog, as_of=as_of)
     governed = set(population)
     per_use = {use: Counter() for use in uses}
     per_group_use: dict[tuple[int, tuple], Counter] = defaultdict(Counter)
@@ -77,39 +76,6 @@ def consent_coverage(organization: Organization, snapshot: PolicySnapshot, names
                          **counts(total, size * len(uses))})
     return {"as_of": iso(as_of), "uses": [f"{c}/{p}" for c, p in uses], "by_use": by_use, "by_group": by_group,
             "by_group_use": by_group_use}
-
-
-def _instant(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=dt_timezone.utc)  # SQLite keeps UTC without an offset
-
-
-def consent_index_as_of(organization: Organization, catalog: Catalog, as_of: datetime) -> ConsentIndex:
-    """The organization's consent timelines as of `as_of`, with its re-consent terms.
-
-    What `governance.selectors.load_consents` builds, from the events that occurred by `as_of`
-    only, and with their instants read as text: the timestamptz loader Django registers with
-    psycopg takes about 9 µs a value, most of the time of loading 300,000 events otherwise.
-    """
-    index = reconsent_index(organization)
-    rows = (ConsentEvent.objects.filter(organization=organization, occurred_at__lte=as_of)
-            .annotate(at=Cast("occurred_at", CharField()), terms_at=Cast("terms_version__effective_at", CharField()))
-            .order_by("occurred_at", "id")
-            .values_list("id", "account_id", "feature__key", "data_category__key", "purpose__key", "action",
-                         "mechanism", "at", "terms_version__version", "terms_at"))
-    shared: dict = {}
-    for (event_id, account_id, feature, category, purpose, action, mechanism, at, terms,
-         terms_at) in rows.iterator(chunk_size=10_000):
-        pairs = catalog.feature_pairs.get(feature, ()) if feature else ((category, purpose),)
-        terms_effective_at = shared.get(("terms", terms))
-        if terms_effective_at is None and terms_at is not None:
-            terms_effective_at = shared[("terms", terms)] = _instant(terms_at)
-        index.add(account_id, pairs, ConsentRecord(
-            event_id, shared.setdefault(action, action), shared.setdefault(mechanism, mechanism), _instant(at),
-            shared.setdefault(terms, terms), terms_effective_at, shared.setdefault(feature, feature)))
-    return index
 
 
 def consent_activity(organization: Organization, start_at: datetime, end_at: datetime) -> dict:
