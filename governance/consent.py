@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 GRANT, REVOKE = "grant", "revoke"
+# The mechanisms of a consent that is a basis all the same, but not freely given: the person could
+# not really say no (an admin on their behalf, a join-or-leave prompt).
 NOT_FREELY_GIVEN = frozenset({"admin_on_behalf", "join_or_leave_prompt"})
 
 # Basis states
 VALID, MISSING, REVOKED, STALE = "valid", "missing", "revoked", "stale"
+# A basis as reports and pages count it: a valid one is freely given or not.
+BASIS_FREELY_GIVEN, BASIS_NOT_FREELY_GIVEN = "freely_given", "not_freely_given"
+BASIS_WORDS = (BASIS_FREELY_GIVEN, BASIS_NOT_FREELY_GIVEN, STALE, REVOKED, MISSING)
 
 Pair = tuple[str, str]
 
@@ -54,6 +59,13 @@ class Basis:
 
 
 BASIS_MISSING = Basis(MISSING)
+
+
+def basis_word(basis: Basis) -> str:
+    """Freely given, not freely given, stale (after a terms change), revoked or missing."""
+    if basis.state == VALID:
+        return BASIS_FREELY_GIVEN if basis.record.freely_given else BASIS_NOT_FREELY_GIVEN
+    return basis.state
 
 
 def _occurred_at(record: ConsentRecord) -> datetime:

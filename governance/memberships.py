@@ -7,10 +7,13 @@ every membership are kept only for the accounts whose past differs from that.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 NO_GROUPS: tuple[int, ...] = ()
+# Where members_by_group puts the accounts in no group.
+NO_GROUP = 0
 
 
 @dataclass
@@ -64,3 +67,12 @@ class MembershipHistory:
             if any(until is not None for _, _, until in spans) or len({start for _, start, _ in spans}) > 1:
                 history.periods[account_id] = tuple(spans)
         return history
+
+
+def members_by_group(account_groups: dict[int, tuple[int, ...]], account_ids) -> dict[int, list[int]]:
+    """Group id -> its accounts among `account_ids`, by a snapshot's account_groups; NO_GROUP holds those in none."""
+    members = defaultdict(list)
+    for account_id in account_ids:
+        for group_id in account_groups.get(account_id, ()) or (NO_GROUP,):
+            members[group_id].append(account_id)
+    return members
