@@ -13,12 +13,14 @@ from django.utils import timezone
 
 from accounts.models import Group, Organization
 from audit.chain import iso
+from governance.consent import BASIS_WORDS, MISSING
+from governance.memberships import members_by_group
 from governance.selectors import build_snapshot
 
 from .. import periods
-from .consent import BASIS_STATES, MISSING, consent_activity, consent_coverage
+from .consent import consent_activity, consent_coverage
 from .evidence import audit_evidence
-from .inventory import catalog_of, governed_accounts, members_by_group
+from .inventory import catalog_of, governed_accounts, labels_of
 from .processing import processing_record
 from .switches import policy_changes, switches_at, terms_versions
 from .violations import flow_figures
@@ -37,6 +39,7 @@ def report_content(organization: Organization, *, start: date, end: date, now: d
     start_at, end_at = periods.midnight(start), periods.midnight(end)
     as_of = min(end_at - timedelta(microseconds=1), now)
     names = catalog_of(organization)
+    labels = labels_of(names)
     snapshot = build_snapshot(organization, at=as_of)
     population = governed_accounts(organization, end_at)
     groups = dict(Group.objects.filter(organization=organization, created_at__lt=end_at)
@@ -44,13 +47,13 @@ def report_content(organization: Organization, *, start: date, end: date, now: d
     members = members_by_group(snapshot.account_groups, population)
     progress(15)
 
-    switches = switches_at(snapshot, names, groups)
-    changes = policy_changes(organization, start_at, end_at, names)
+    switches = switches_at(snapshot, labels, groups)
+    changes = policy_changes(organization, start_at, end_at, labels)
     progress(25)
-    consent = consent_coverage(organization, snapshot, names, groups, members, population, as_of)
+    consent = consent_coverage(organization, snapshot, labels, groups, members, population, as_of)
     consent["activity"] = consent_activity(organization, start_at, end_at)
     progress(45)
-    flows = flow_figures(organization, start_at, end_at, names, groups, start, end)
+    flows = flow_figures(organization, start_at, end_at, labels, groups, start, end)
     progress(60)
     record = processing_record(switches, consent, flows, names)
     progress(70)
@@ -60,7 +63,7 @@ def report_content(organization: Organization, *, start: date, end: date, now: d
         "accounts": len(population), "groups": len(groups), "rules_in_force": len(switches["rules"]),
         "policy_changes": len(changes),
         "features_on": sum(1 for row in switches["features"] if row["effect"] == "allow"),
-        **{f"consents_{state}": sum(row[state] for row in consent["by_use"]) for state in BASIS_STATES
+        **{f"consents_{state}": sum(row[state] for row in consent["by_use"]) for state in BASIS_WORDS
            if state != MISSING},
         "flows": flows["flows"], "violations": flows["violations"],
         "violating_accounts": flows["violating_accounts"],

@@ -7,27 +7,18 @@ from django.db.models.functions import TruncDate
 
 from accounts.models import Organization
 from audit.chain import iso
-from governance.consent import REVOKED, STALE, VALID, ConsentIndex
+from governance.consent import (BASIS_FREELY_GIVEN, BASIS_NOT_FREELY_GIVEN, BASIS_WORDS, MISSING, NOT_FREELY_GIVEN,
+                                basis_word)
 from governance.engine import PolicySnapshot
+from governance.labels import CatalogLabels
+from governance.memberships import NO_GROUP
 from governance.models import ConsentEvent
 from governance.selectors import load_consents
 
-from .inventory import NO_GROUP, pair_label
 
-FREELY_GIVEN, NOT_FREELY_GIVEN, MISSING = "freely_given", "not_freely_given", "missing"
-BASIS_STATES = (FREELY_GIVEN, NOT_FREELY_GIVEN, STALE, REVOKED, MISSING)
-
-
-def basis_state(index: ConsentIndex, account_id: int, pair: tuple[str, str], at: datetime) -> str:
-    """Freely given, not freely given, stale (after a terms change), revoked or missing."""
-    basis = index.basis(account_id, pair, at)
-    if basis.state == VALID:
-        return FREELY_GIVEN if basis.record.freely_given else NOT_FREELY_GIVEN
-    return basis.state
-
-
-def consent_coverage(organization: Organization, snapshot: PolicySnapshot, names: dict, groups: dict[int, str],
-                     members: dict[int, list[int]], population: list[int], as_of: datetime) -> dict:
+def consent_coverage(organization: Organization, snapshot: PolicySnapshot, labels: CatalogLabels,
+                     groups: dict[int, str], members: dict[int, list[int]], population: list[int],
+                     as_of: datetime) -> dict:
     """For each use that needs each person's own consent, the basis of every governed account as of
     `as_of`, per use, per group and per group x use. A consent given by an admin on someone's behalf
     or through a join-or-leave prompt is a basis but counted apart; so is a consent made stale by a
@@ -45,7 +36,7 @@ def consent_coverage(organization: Organization, snapshot: PolicySnapshot, names
         for use in uses:
             if use not in timelines:
                 continue
-            state = basis_state(index, account_id, use, as_of)
+            state = basis_word(index.basis(account_id, use, as_of))
             if state == MISSING:
                 continue
             per_use[use][state] += 1
@@ -53,15 +44,15 @@ def consent_coverage(organization: Organization, snapshot: PolicySnapshot, names
                 per_group_use[(group_id, use)][state] += 1
 
     def counts(tally: Counter, total: int) -> dict:
-        known = {state: tally[state] for state in BASIS_STATES if state != MISSING}
-        valid = known[FREELY_GIVEN] + known[NOT_FREELY_GIVEN]
+        known = {state: tally[state] for state in BASIS_WORDS if state != MISSING}
+        valid = known[BASIS_FREELY_GIVEN] + known[BASIS_NOT_FREELY_GIVEN]
         return {**known, MISSING: total - sum(known.values()),
                 "coverage": round(valid / total, 4) if total else None}
 
     group_rows = [(group_id, name) for group_id, name in groups.items()]
     if members.get(NO_GROUP):
         group_rows.append((NO_GROUP, "(no group)"))
-    by_use = [{"data_category": c, "purpose": p, "use": pair_label(c, p, names), "accounts": len(population),
+    by_use = [{"data_category": c, "purpose": p, "use": labels.pair(c, p), "accounts": len(population),
                **counts(per_use[(c, p)], len(population))} for c, p in uses]
     by_group, by_group_use = [], []
     for group_id, name in group_rows:
@@ -88,7 +79,7 @@ def consent_activity(organization: Organization, start_at: datetime, end_at: dat
     for row in (events.annotate(day=TruncDate("occurred_at")).values("day", "action").annotate(n=Count("id"))
                 .order_by("day", "action")):
         daily[row["day"].isoformat()][row["action"]] = row["n"]
-    not_free = sum(by_mechanism[m]["grant"] for m in ("admin_on_behalf", "join_or_leave_prompt"))
+    not_free = sum(by_mechanism[m]["grant"] for m in NOT_FREELY_GIVEN)
     return {"grants": sum(v["grant"] for v in by_mechanism.values()),
             "revocations": sum(v["revoke"] for v in by_mechanism.values()),
             "grants_not_freely_given": not_free,

@@ -1,15 +1,12 @@
-"""Who and what a report speaks of: the organization's catalog, the accounts it governed, its groups' members."""
-from collections import defaultdict
+"""Who and what a report speaks of: the organization's catalog and the accounts it governed."""
 from datetime import datetime
 
 from django.db.models import Q
 
 from accounts.models import Account, Organization
-from governance.engine import Target
+from governance.labels import CatalogLabels
 from governance.models import AIFeature, DataCategory, Purpose
 from governance.selectors import catalog_entries
-
-NO_GROUP = 0
 
 
 def catalog_of(organization: Organization) -> dict:
@@ -36,22 +33,7 @@ def governed_accounts(organization: Organization, end_at: datetime) -> list[int]
                 .order_by("pk").values_list("pk", flat=True).iterator(chunk_size=10_000))
 
 
-def members_by_group(account_groups: dict, account_ids) -> dict[int, list[int]]:
-    """Group id -> its accounts among `account_ids`; NO_GROUP holds the accounts in none."""
-    members = defaultdict(list)
-    for account_id in account_ids:
-        for group_id in account_groups.get(account_id, ()) or (NO_GROUP,):
-            members[group_id].append(account_id)
-    return members
-
-
-def target_label(target: Target, names: dict) -> str:
-    if target.is_feature:
-        return names["features"].get(target.feature, {}).get("name", target.feature)
-    return pair_label(target.data_category, target.purpose, names)
-
-
-def pair_label(category: str, purpose: str, names: dict) -> str:
-    category_name = names["data_categories"].get(category, {}).get("name", category)
-    purpose_name = names["purposes"].get(purpose, {}).get("name", purpose)
-    return f"{category_name} → {purpose_name}"
+def labels_of(names: dict) -> CatalogLabels:
+    """The catalog's names as `catalog_of` gives them, to write targets with."""
+    return CatalogLabels(**{section: {key: entry["name"] for key, entry in entries.items()}
+                            for section, entries in names.items()})

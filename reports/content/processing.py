@@ -1,9 +1,7 @@
 """The record of processing: each use with its basis, from the switches, the consent coverage and the flows."""
 from collections import defaultdict
 
-from governance.consent import STALE
-
-from .consent import FREELY_GIVEN, NOT_FREELY_GIVEN
+from governance.consent import BASIS_FREELY_GIVEN, BASIS_NOT_FREELY_GIVEN, STALE
 
 
 def _basis(switch: dict, coverage: dict | None) -> tuple[str, str]:
@@ -18,9 +16,10 @@ def _basis(switch: dict, coverage: dict | None) -> tuple[str, str]:
     else:
         allowed_by = "catalog default"
     if coverage is not None:
-        valid = coverage[FREELY_GIVEN] + coverage[NOT_FREELY_GIVEN]
+        valid = coverage[BASIS_FREELY_GIVEN] + coverage[BASIS_NOT_FREELY_GIVEN]
         return "consent", (f"individual consent ({valid} of {coverage['accounts']} accounts, "
-                           f"{coverage[NOT_FREELY_GIVEN]} not freely given, {coverage[STALE]} stale); {allowed_by}")
+                           f"{coverage[BASIS_NOT_FREELY_GIVEN]} not freely given, {coverage[STALE]} stale); "
+                           f"{allowed_by}")
     if switch["rules"]:
         return "policy rule", allowed_by
     return ("feature" if switch["enabled_by"] else "catalog default"), allowed_by

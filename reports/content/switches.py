@@ -11,9 +11,8 @@ from audit.chain import iso
 from audit.models import EventKind
 from audit.selectors import events_of
 from governance.engine import Effective, PolicySnapshot, Target, resolve
+from governance.labels import CatalogLabels
 from governance.models import TermsVersion
-
-from .inventory import target_label
 
 # An account id no real account has: the engine resolves it with only the groups we give it.
 PROBE = -1
@@ -30,7 +29,7 @@ def _effective(value: Effective) -> dict:
     }
 
 
-def switches_at(snapshot: PolicySnapshot, names: dict, groups: dict[int, str]) -> dict:
+def switches_at(snapshot: PolicySnapshot, labels: CatalogLabels, groups: dict[int, str]) -> dict:
     """The effective value of every feature and data-sharing switch for the organization as a whole
     (an account in no group, without rules of its own) and, where it differs or a group rule
     applies, for each group; and the rules in force."""
@@ -50,25 +49,24 @@ def switches_at(snapshot: PolicySnapshot, names: dict, groups: dict[int, str]) -
             (allowing if value.allowed else denying)[target] += 1
             own_rule = any(rule.scope == "group" for rule in value.applied)
             if value.effect != org_values[target].effect or own_rule:
-                differences.append({**target.as_dict(), "target": target_label(target, names),
+                differences.append({**target.as_dict(), "target": labels.target(target),
                                     "organization_effect": org_values[target].effect, **_effective(value)})
         by_group.append({"group": group_id, "name": group_name, "differences": differences})
 
     def row(target: Target) -> dict:
-        return {**target.as_dict(), "target": target_label(target, names), **_effective(org_values[target]),
+        return {**target.as_dict(), "target": labels.target(target), **_effective(org_values[target]),
                 "groups_allowing": allowing[target], "groups_denying": denying[target],
                 "account_rules": account_rules[target]}
 
-    features = [{**row(t), "name": names["features"].get(t.feature, {}).get("name", t.feature)}
-                for t in targets if t.is_feature]
+    features = [{**row(t), "name": labels.feature(t.feature)} for t in targets if t.is_feature]
     data_sharing = [{**row(t), "kind": catalog.category_kinds.get(t.data_category),
                      "needs_consent": catalog.needs_consent(t.data_category, t.purpose)}
                     for t in targets if not t.is_feature]
     return {"features": features, "data_sharing": data_sharing, "groups": by_group,
-            "rules": rules_in_force(snapshot, names, groups)}
+            "rules": rules_in_force(snapshot, labels, groups)}
 
 
-def rules_in_force(snapshot: PolicySnapshot, names: dict, groups: dict[int, str]) -> list[dict]:
+def rules_in_force(snapshot: PolicySnapshot, labels: CatalogLabels, groups: dict[int, str]) -> list[dict]:
     entries = [(target, rule) for target, rule in snapshot.org_rules.items()]
     entries += [(target, rule) for rules in snapshot.group_rules.values() for target, rule in rules.items()]
     entries += [(target, rule) for rules in snapshot.account_rules.values() for target, rule in rules.items()]
@@ -79,11 +77,12 @@ def rules_in_force(snapshot: PolicySnapshot, names: dict, groups: dict[int, str]
     return [{"id": rule.id, "scope": rule.scope, "group": rule.group_id,
              "group_name": groups.get(rule.group_id, "") if rule.group_id else "",
              "account": user_names.get(rule.account_id, "") if rule.account_id else "",
-             **target.as_dict(), "target": target_label(target, names), "effect": rule.effect,
+             **target.as_dict(), "target": labels.target(target), "effect": rule.effect,
              "locked": rule.locked, "reason": rule.reason} for target, rule in entries]
 
 
-def policy_changes(organization: Organization, start_at: datetime, end_at: datetime, names: dict) -> list[dict]:
+def policy_changes(organization: Organization, start_at: datetime, end_at: datetime,
+                   labels: CatalogLabels) -> list[dict]:
     """Every rule created, changed or deleted in the period, from the audit trail: who, when, why."""
     rows = (events_of(organization)
             .filter(kind=EventKind.POLICY_CHANGED, occurred_at__gte=start_at, occurred_at__lt=end_at)
@@ -99,7 +98,7 @@ def policy_changes(organization: Organization, start_at: datetime, end_at: datet
             "seq": seq, "occurred_at": event["occurred_at"], "actor": event["actor"].get("name", ""),
             "actor_kind": event["actor"].get("kind", ""), "action": payload.get("action", ""),
             "rule": payload.get("rule"), "scope": state.get("scope", ""), "group_name": state.get("group_name") or "",
-            "account": state.get("account") or "", "target": target_label(target, names),
+            "account": state.get("account") or "", "target": labels.target(target),
             "effect_before": before.get("effect"), "effect_after": after.get("effect"),
             "locked_before": before.get("locked"), "locked_after": after.get("locked"),
             "expires_at": after.get("expires_at"), "reason": payload.get("reason", ""),

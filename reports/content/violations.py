@@ -8,8 +8,8 @@ from django.db.models.functions import TruncDate
 from accounts.models import Account, Organization
 from flows.models import FlowAccount, TelemetryFlow, Verdict
 from flows.selectors import exposure
-
-from .inventory import NO_GROUP
+from governance.labels import CatalogLabels
+from governance.memberships import NO_GROUP
 
 WORST_ACCOUNTS = 20
 
@@ -26,7 +26,7 @@ def _add(tally: dict, verdict: str, flows: int, volume: int) -> None:
         tally["violation_volume"] += volume
 
 
-def flow_figures(organization: Organization, start_at: datetime, end_at: datetime, names: dict,
+def flow_figures(organization: Organization, start_at: datetime, end_at: datetime, labels: CatalogLabels,
                  groups: dict[int, str], start: date, end: date) -> dict:
     """The period's flows and violations.
 
@@ -63,9 +63,8 @@ def flow_figures(organization: Organization, start_at: datetime, end_at: datetim
     worst, violating = worst_accounts(organization, start_at, end_at, groups)
     return {
         **total, "violating_accounts": violating,
-        "by_category": ranked(categories, "data_category",
-                              lambda k: names["data_categories"].get(k, {}).get("name", k)),
-        "by_purpose": ranked(purposes, "purpose", lambda k: names["purposes"].get(k, {}).get("name", k)),
+        "by_category": ranked(categories, "data_category", labels.data_category),
+        "by_purpose": ranked(purposes, "purpose", labels.purpose),
         "by_destination": ranked(destinations, "destination"),
         "by_group": [{"group": key[0] or None, "name": key[1], **tally} for key, tally in
                      sorted(by_group.items(), key=lambda item: (-item[1]["violations"], -item[1]["flows"], item[0]))],
