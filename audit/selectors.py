@@ -1,6 +1,7 @@
 """Reads of the audit trail: events, verification, digests, export."""
 import json
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from django.db import connection, transaction
@@ -9,7 +10,7 @@ from django.db.models.functions import TruncDate
 
 from config.db import stream_rows
 
-from .chain import Verification, verify_links
+from .chain import GENESIS_HASH, Verification, verify_links
 from .models import AuditDigest, AuditEvent, ChainHead, EventKind, OutboxEntry, SigningKey
 from .signing import verify_signature
 from .verification import DIGESTS_FILE, EVENTS_FILE, KEYS_FILE, verify_digests
@@ -40,6 +41,12 @@ def digest_signature_valid(digest: AuditDigest) -> bool:
     pem = SigningKey.objects.filter(fingerprint=digest.key_fingerprint).values_list("public_key_pem",
                                                                                   flat=True).first()
     return bool(pem) and verify_signature(pem, digest.body, digest.signature)
+
+
+def covering_digest(organization, instant: datetime) -> AuditDigest | None:
+    """The first signed digest whose period ends at or after `instant`: it vouches for every event before."""
+    return (AuditDigest.objects.filter(organization=organization, period_end__gte=instant)
+            .order_by("period_end", "id").first())
 
 
 def public_keys() -> dict[str, str]:
@@ -119,6 +126,52 @@ def verify_chain(organization) -> Verification:
     if result.valid and head is not None and head != (result.head_seq, result.head_hash):
         result.fail(result.head_seq + 1, "the chain head names events that are missing")
     return result
+
+
+@dataclass
+class Segment:
+    """A stretch of the chain, first_seq to last_seq, and what recomputing it found."""
+
+    first_seq: int
+    last_seq: int
+    from_digest: bool  # it starts after a signed digest's head, not at the first event
+    digests_checked: int
+    verification: Verification
+
+
+def verify_segment(organization, *, since: datetime, until: AuditDigest | None) -> Segment:
+    """The chain from the last digest signed for a period ending by `since` (or the first event) to the
+    digest `until` (or the head, without one), recomputed link by link.
+
+    Every digest's signature and link to the previous one are checked first (they are few); the
+    segment must then start from the head hash the earlier digest signed and end on the one `until`
+    signed. Its cost follows the segment, not the organization's whole history (`verify_chain`).
+    """
+    digests = AuditDigest.objects.filter(organization=organization).order_by("period_end", "id")
+    if until is not None:  # later digests are not the segment's business: its answer stays the same
+        digests = digests.filter(period_end__lte=until.period_end)
+    problem, anchors = verify_digests(digests.values_list("body", "signature"), public_keys())
+    before = digests.filter(period_end__lte=since).values_list("last_seq", flat=True).last()
+    first_seq = (before or 0) + 1
+    if until is not None:
+        last_seq = until.last_seq
+    else:
+        last_seq = ChainHead.objects.filter(organization=organization).values_list("seq", flat=True).first() or 0
+    segment = Segment(first_seq, last_seq, before is not None, digests.count(), Verification())
+    if problem:
+        segment.verification.fail(None, problem)
+        return segment
+
+    rows = event_rows(organization, last_seq, first_seq)
+    try:
+        checked = verify_links(rows, organization_id=organization.pk, anchors=anchors, first_seq=first_seq,
+                               prev_hash=anchors.get(before, GENESIS_HASH) if before else GENESIS_HASH)
+    finally:
+        rows.close()  # a walk that stopped early ends its query here
+    if checked.valid and checked.head_seq != last_seq:
+        checked.fail(checked.head_seq + 1, f"the events up to seq {last_seq} are missing")
+    segment.verification = checked
+    return segment
 
 
 def _inside_outer_transaction() -> bool:

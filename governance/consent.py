@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 GRANT, REVOKE = "grant", "revoke"
+# The mechanisms of a consent that is a basis all the same, but not freely given: the person could
+# not really say no (an admin on their behalf, a join-or-leave prompt).
 NOT_FREELY_GIVEN = frozenset({"admin_on_behalf", "join_or_leave_prompt"})
 
 # Basis states
 VALID, MISSING, REVOKED, STALE = "valid", "missing", "revoked", "stale"
+# A basis as reports and pages count it: a valid one is freely given or not.
+BASIS_FREELY_GIVEN, BASIS_NOT_FREELY_GIVEN = "freely_given", "not_freely_given"
 
 Pair = tuple[str, str]
 
@@ -55,13 +59,14 @@ class Basis:
 
 BASIS_MISSING = Basis(MISSING)
 # A basis as it is counted and shown: a valid one split by whether it was freely given
-BASIS_KEYS = ("freely_given", "not_freely_given", STALE, REVOKED, MISSING)
+BASIS_KEYS = (BASIS_FREELY_GIVEN, BASIS_NOT_FREELY_GIVEN, STALE, REVOKED, MISSING)
 
 
 def basis_key(basis: Basis) -> str:
-    """A consent basis in one of `BASIS_KEYS`: freely given, not freely given, stale, revoked, missing."""
+    """A consent basis in one of `BASIS_KEYS`: freely given, not freely given, stale (after a terms
+    change), revoked, missing."""
     if basis.state == VALID:
-        return "freely_given" if basis.record.freely_given else "not_freely_given"
+        return BASIS_FREELY_GIVEN if basis.record.freely_given else BASIS_NOT_FREELY_GIVEN
     return basis.state
 
 

@@ -75,3 +75,4 @@ class MembershipHistory:
             if any(until is not None for _, _, until in spans) or len({start for _, start, _ in spans}) > 1:
                 history.periods[account_id] = tuple(spans)
         return history
+

@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 
+from .consent import NOT_FREELY_GIVEN
+
 
 class DataKind(models.TextChoices):
     CUSTOMER_CONTENT = "customer_content", "Customer content"
@@ -175,8 +177,6 @@ class Mechanism(models.TextChoices):
     IMPORT = "import", "Imported history"
 
 
-# A basis all the same, but not freely given: the person could not really say no.
-NOT_FREELY_GIVEN = frozenset({Mechanism.ADMIN_ON_BEHALF, Mechanism.JOIN_OR_LEAVE_PROMPT})
 
 
 class ConsentEvent(models.Model):

@@ -15,6 +15,7 @@ from accounts.selectors import account_ids_by_user_name
 
 from .consent import ConsentIndex, ConsentRecord, Reconsent
 from .decisions import CompiledPolicy, Decision
+from .labels import CatalogLabels
 from .memberships import MembershipHistory
 from .engine import Catalog, Effective, PolicySnapshot, RuleRef, Target, effective_policy, resolve
 from .models import (AIFeature, ConsentEvent, DataCategory, PolicyRule, PolicyRuleVersion, Purpose,
@@ -65,13 +66,14 @@ class CatalogNames:
     category_kinds: dict = field(default_factory=dict)
     purpose_names: dict = field(default_factory=dict)
 
+    @property
+    def labels(self) -> CatalogLabels:
+        return CatalogLabels(self.feature_names, self.category_names, self.purpose_names)
+
     def target_label(self, target: Target, *, short: bool = False) -> str:
-        if target.is_feature:
-            return self.feature_names.get(target.feature, target.feature)
-        category = self.category_names.get(target.data_category, target.data_category)
-        if short:
-            return f"{category} → {SHORT_PURPOSES.get(target.purpose, target.purpose)}"
-        return f"{category} → {self.purpose_names.get(target.purpose, target.purpose)}"
+        if short and not target.is_feature:
+            return CatalogLabels(purposes=SHORT_PURPOSES, data_categories=self.category_names).target(target)
+        return self.labels.target(target)
 
 
 def catalog_names(organization: Organization) -> CatalogNames:
@@ -158,26 +160,40 @@ def consent_additions(organization: Organization, catalog, events):
     """(account_id, pairs, record) for each consent event of `events`, in time order."""
     rows = (events.filter(organization=organization).order_by("occurred_at", "id")
             .values_list("id", "account_id", "feature__key", "data_category__key", "purpose__key", "action",
-                         "mechanism", "occurred_at", "terms_version__version", "terms_version__effective_at"))
-    # One object per distinct string, pair and terms version: 300,000 events share a few dozen.
+                         "mechanism", "occurred_at", "terms_version_id"))
+    # One object per distinct string, pair and terms version: 300,000 events share a few dozen. The
+    # terms versions are read once, not joined to each event: loading an instant is most of a row's cost.
     shared: dict = {}
+    terms_of = {pk: (version, effective_at) for pk, version, effective_at in
+                TermsVersion.objects.filter(organization=organization).values_list("pk", "version", "effective_at")}
     pairs_of = {pair: (pair,) for pair in ((c, p) for c in catalog.category_kinds for p in catalog.purpose_keys)}
-    for (event_id, account_id, feature, category, purpose, action, mechanism, occurred_at, terms,
-         terms_effective_at) in rows.iterator(chunk_size=10_000):
+    for (event_id, account_id, feature, category, purpose, action, mechanism, occurred_at,
+         terms_id) in rows.iterator(chunk_size=10_000):
         if feature:
             pairs = catalog.feature_pairs.get(feature, ())
         else:
             pairs = pairs_of.get((category, purpose)) or ((category, purpose),)
-        terms_effective_at = shared.setdefault(("terms", terms), terms_effective_at)
+        if terms_id is None:
+            terms, terms_effective_at = None, None
+        else:
+            if terms_id not in terms_of:  # published after the read above
+                terms_of[terms_id] = TermsVersion.objects.values_list("version", "effective_at").get(pk=terms_id)
+            terms, terms_effective_at = terms_of[terms_id]
         yield account_id, pairs, ConsentRecord(
             event_id, shared.setdefault(action, action), shared.setdefault(mechanism, mechanism), occurred_at,
-            shared.setdefault(terms, terms), terms_effective_at, shared.setdefault(feature, feature))
+            terms, terms_effective_at, shared.setdefault(feature, feature))
 
 
-def load_consents(organization: Organization, catalog, *, up_to_version: int) -> ConsentIndex:
-    """The consent events the organization had at policy version `up_to_version`, and re-consent terms."""
+def load_consents(organization: Organization, catalog, *, up_to_version: int | None = None,
+                  as_of: datetime | None = None) -> ConsentIndex:
+    """The organization's consent timelines, with its re-consent terms: the events it had at policy
+    version `up_to_version` (default: all), and of those, the ones that occurred by `as_of` when given."""
     index = reconsent_index(organization)
-    events = ConsentEvent.objects.filter(Q(policy_version__isnull=True) | Q(policy_version__lte=up_to_version))
+    events = ConsentEvent.objects.all()
+    if up_to_version is not None:
+        events = events.filter(Q(policy_version__isnull=True) | Q(policy_version__lte=up_to_version))
+    if as_of is not None:
+        events = events.filter(occurred_at__lte=as_of)
     for account_id, pairs, record in consent_additions(organization, catalog, events):
         index.add(account_id, pairs, record)
     return index

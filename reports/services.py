@@ -24,9 +24,10 @@ from accounts.models import Organization
 from audit import services as audit
 from audit.actors import Actor
 from audit.models import EventKind
+from audit.selectors import covering_digest
 from config.tasks import enqueue_on_commit
 
-from . import periods, selectors
+from . import content, periods
 from .models import (ALL_FORMATS, CADENCE_CRON, CADENCE_PERIOD, Cadence, Format, Period, Report, ReportFile,
                      ReportSchedule)
 from .rendering import Rendered, render
@@ -258,7 +259,7 @@ def _progress(report_id: int):
 
 def _ensure_digest(organization: Organization, end_at: datetime, now: datetime) -> None:
     """A closed period's end must be vouched for by a signed digest; write one if none covers it yet."""
-    if end_at <= now and selectors.covering_digest(organization, end_at) is None:
+    if end_at <= now and covering_digest(organization, end_at) is None:
         audit.write_digest(organization)
 
 
@@ -268,9 +269,9 @@ def build_document(report: Report, *, progress=lambda percent: None) -> dict:
     audit.drain_outbox(organization.pk)  # the period's changes may still wait in the outbox
     now = timezone.now()
     _ensure_digest(organization, periods.midnight(report.period_end), now)
-    document = selectors.report_content(organization, start=report.period_start, end=report.period_end, now=now,
-                                        progress=progress)
-    document["generated"] = {**selectors.generation_facts(now), "report": report.pk}
+    document = content.report_content(organization, start=report.period_start, end=report.period_end, now=now,
+                                      progress=progress)
+    document["generated"] = {**content.generation_facts(now), "report": report.pk}
     return document
 
 
