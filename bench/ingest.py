@@ -263,8 +263,10 @@ def profile_one_batch(org, size: int) -> None:
     profiler.disable()
     total = time.perf_counter() - started
     stats = pstats.Stats(profiler)
-    parts = {"validate (HTTP side)": "validate_flows", "judge: decisions as of occurred_at": "_judge",
-             "event bodies, hashes, COPY of events/flows/links": "_write", "rollups and distinct accounts": "_roll_up"}
+    parts = {"validate (HTTP side)": "validate_flows", "judge: decisions as of occurred_at": "judge",
+             "events, flows and links written (rollups included)": "write_judged",
+             "  of which the ledger: bodies, hashes, COPY of events": "append",
+             "rollups and distinct accounts": "roll_up"}
     for label, function in parts.items():
         seconds = sum(row[3] for key, row in stats.stats.items() if key[2] == function)
         print(f"  {label:52s} {seconds:6.3f} s  {seconds / total:5.0%}")
