@@ -58,6 +58,19 @@ def locked_head(organization_id: int) -> ChainHead:
     return ChainHead.objects.select_for_update().get(organization_id=organization_id)
 
 
+def raise_if_stalled(organization_id: int) -> None:
+    """Raise ChainStalled at once if the chain is stalled, before a caller spends work it could not
+    append (a flow batch's judging); `append` checks again under the head's lock."""
+    stalled = (ChainHead.objects.filter(organization_id=organization_id)
+               .values_list("stalled_outbox_id", flat=True).first())
+    if stalled is not None:
+        raise ChainStalled(_stalled(organization_id, stalled))
+
+
+def _stalled(organization_id: int, outbox_id: int) -> str:
+    return f"the audit chain of organization {organization_id} is stalled at outbox row {outbox_id}"
+
+
 def append(head: ChainHead, entries: Sequence[Entry], *, recorded_at: datetime | None = None) -> Appended:
     """Append the entries to the chain whose head is locked in the caller's transaction.
 
@@ -67,8 +80,7 @@ def append(head: ChainHead, entries: Sequence[Entry], *, recorded_at: datetime |
     chainable): anything else raises ChainStalled, since it would go ahead of older changes.
     """
     if head.stalled_outbox_id is not None and (not entries or entries[0].outbox_id != head.stalled_outbox_id):
-        raise ChainStalled(f"the audit chain of organization {head.organization_id} is stalled at outbox row "
-                           f"{head.stalled_outbox_id}")
+        raise ChainStalled(_stalled(head.organization_id, head.stalled_outbox_id))
     recorded_at = recorded_at or timezone.now()
     recorded_iso = chain.iso(recorded_at)
     org_id = head.organization_id

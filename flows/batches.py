@@ -40,6 +40,7 @@ def process_batch(batch_id: int) -> dict:
             batch = FlowBatch.objects.select_for_update().filter(pk=batch_id).first()
             if batch is None or batch.status == FlowBatch.Status.DONE:
                 return batch.counts if batch else {}
+            ledger.raise_if_stalled(batch.organization_id)  # before judging flows that could not be appended
             organization = batch.organization
             flows = orjson.loads(bytes(batch.payload))
             existing = set(TelemetryFlow.objects.filter(organization=organization,
