@@ -38,12 +38,13 @@ class UnchainableChange(DjangoValidationError):
     """A change whose audit record the chain could not hold: refused before its transaction commits."""
 
 
-def _chainable(kind: str, actor: dict, payload) -> None:
-    """Refuse, inside the change's transaction, what the drain could not chain later (docs/operations.md)."""
+def _chainable(kind: str, actor: dict, *payloads) -> None:
+    """Refuse, inside the change's transaction, what the drain could not chain later (docs/operations.md).
+    The kind and actor are checked once, however many payloads share them."""
     try:
-        check_json_value(payload, CHAIN_LIMITS)
-        check_json_value(actor, CHAIN_LIMITS)
         chain.event_projection(kind=kind, actor=actor)
+        for value in (actor, *payloads):
+            check_json_value(value, CHAIN_LIMITS)
     except (JSONValueError, chain.Unchainable) as exc:
         raise UnchainableChange(f"This change cannot be recorded in the audit trail: {exc}") from None
 
@@ -68,11 +69,10 @@ def record_many(*, organization, kind: str, actor: Actor, entries: Iterable[tupl
     _require_transaction()
     when = occurred_at or timezone.now()
     actor_dict = actor.as_dict()
-    rows = []
-    for account, payload in entries:
-        _chainable(kind, actor_dict, payload)
-        rows.append(OutboxEntry(organization=organization, kind=kind, actor=actor_dict, subject_account=account,
-                                payload=payload, occurred_at=when))
+    entries = list(entries)
+    _chainable(kind, actor_dict, *(payload for _, payload in entries))
+    rows = [OutboxEntry(organization=organization, kind=kind, actor=actor_dict, subject_account=account,
+                        payload=payload, occurred_at=when) for account, payload in entries]
     OutboxEntry.objects.bulk_create(rows, batch_size=1000)
     if rows:
         _drain_after_commit(organization.pk)
@@ -119,9 +119,7 @@ def _drain_batch(organization_id: int, batch_size: int) -> tuple[int, bool]:
             ledger.clear_stall(head)  # the row it was stopped at is gone (removed by hand): nothing to wait for
         if not rows:
             return 0, False
-        appended = ledger.append(head, [
-            ledger.Entry(row.kind, row.occurred_at, row.actor, row.subject_account_id, row.payload, row.pk)
-            for row in rows])
+        appended = ledger.append(head, [_entry(row) for row in rows])
         if appended.count:
             OutboxEntry.objects.filter(pk__in=[row.pk for row in rows[:appended.count]]).delete()
     return appended.count, appended.stopped_at is None and len(rows) == batch_size
@@ -132,8 +130,11 @@ def _stall_at_oldest(organization_id: int, error: str) -> None:
         head = ledger.locked_head(organization_id)
         row = OutboxEntry.objects.filter(organization_id=organization_id).order_by("id").first()
         if row is not None:
-            ledger.record_stall(head, ledger.Entry(row.kind, row.occurred_at, row.actor, row.subject_account_id,
-                                                   row.payload, row.pk), error)
+            ledger.record_stall(head, _entry(row), error)
+
+
+def _entry(row: OutboxEntry) -> ledger.Entry:
+    return ledger.Entry(row.kind, row.occurred_at, row.actor, row.subject_account_id, row.payload, row.pk)
 
 
 class NothingToRepair(ValueError):
@@ -168,10 +169,9 @@ def repair_outbox_entry(*, organization_id: int, outbox_id: int, reason: str, re
             original_payload=payload_text, original_sha256=hashlib.sha256(payload_text.encode()).hexdigest(),
             error=error.replace("\x00", "\\u0000"), reason=reason, repaired_by=repaired_by, repaired_at=now)
         try:
-            chain.event_projection(kind=entry.kind, actor=entry.actor)
+            _chainable(entry.kind, entry.actor)
             actor = entry.actor
-            check_json_value(actor, CHAIN_LIMITS)
-        except (chain.Unchainable, JSONValueError):
+        except UnchainableChange:
             actor = {"kind": "system", "id": None, "name": "unchainable actor (repaired)"}
         OutboxEntry.objects.filter(pk=entry.pk).update(actor=actor, payload={"repaired": {
             "repair": repair.pk, "original_sha256": repair.original_sha256,
@@ -181,15 +181,11 @@ def repair_outbox_entry(*, organization_id: int, outbox_id: int, reason: str, re
 
 
 def _unchainable_reason(entry: OutboxEntry) -> str:
+    """Why the row could not be chained, by the same checks `record` makes; "" if it could."""
     try:
         _chainable(entry.kind, entry.actor, entry.payload)
-        chain.event_body(organization_id=entry.organization_id, seq=1, kind=entry.kind, occurred_at=entry.occurred_at,
-                         recorded_at=entry.occurred_at, actor=entry.actor, subject_account=entry.subject_account_id,
-                         payload=entry.payload)
     except UnchainableChange as exc:
         return "; ".join(exc.messages)
-    except (TypeError, ValueError) as exc:
-        return f"{type(exc).__name__}: {exc}"
     return ""
 
 
