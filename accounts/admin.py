@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from config.admin import ReadOnlyAdmin
 
-from .models import Account, ApiToken, Group, Membership, Organization
+from .models import Account, ApiToken, Group, Organization, OrgRole
 
 
 @admin.register(Organization)
@@ -23,7 +23,7 @@ class AccountAdmin(ReadOnlyAdmin):
     search_fields = ["user_name", "display_name", "email"]
 
 
-@admin.register(Membership)
+@admin.register(OrgRole)
 class MembershipAdmin(ReadOnlyAdmin):
     list_display = ["user", "organization", "role"]
 

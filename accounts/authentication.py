@@ -7,7 +7,7 @@ from rest_framework import authentication, exceptions
 
 from audit.actors import Actor, token_actor, user_actor
 
-from .models import ApiToken, Membership, Organization, TokenScope, WRITER_ROLES
+from .models import ApiToken, Organization, OrgRole, TokenScope, WRITER_ROLES
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write on every request
 
@@ -65,18 +65,18 @@ class ConsoleSessionAuthentication(authentication.SessionAuthentication):
         if result is None:
             return None
         user = result[0]
-        membership = membership_for_session(user, request._request.session.get(self.SESSION_KEY))
-        if membership is None:
+        org_role = org_role_for_session(user, request._request.session.get(self.SESSION_KEY))
+        if org_role is None:
             raise exceptions.PermissionDenied("You are not a member of any organization.")
-        principal = Principal(organization=membership.organization, actor=user_actor(user),
-                              can_write=membership.role in WRITER_ROLES, scope="console", role=membership.role)
+        principal = Principal(organization=org_role.organization, actor=user_actor(user),
+                              can_write=org_role.role in WRITER_ROLES, scope="console", role=org_role.role)
         return principal, None
 
 
-def membership_for_session(user, organization_id):
-    memberships = Membership.objects.select_related("organization").filter(user=user)
+def org_role_for_session(user, organization_id):
+    roles = OrgRole.objects.select_related("organization").filter(user=user)
     if organization_id is not None:
-        chosen = memberships.filter(organization_id=organization_id).first()
+        chosen = roles.filter(organization_id=organization_id).first()
         if chosen is not None:
             return chosen
-    return memberships.order_by("organization__slug").first()
+    return roles.order_by("organization__slug").first()

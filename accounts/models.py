@@ -149,16 +149,17 @@ class Role(models.TextChoices):
 WRITER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 
 
-class Membership(models.Model):
-    """A console user's role in one organization."""
+class OrgRole(models.Model):
+    """A console user's role in one organization (owner, admin or auditor). Not to be confused with a
+    governed person's group membership (`AccountGroup`)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="org_roles")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="org_roles")
     role = models.CharField(max_length=16, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="membership_unique")]
+        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="org_role_unique")]
 
     @property
     def can_write(self) -> bool:

@@ -12,7 +12,7 @@ from audit import services as audit
 from audit.actors import Actor
 from audit.models import EventKind
 
-from .models import (MAX_EMAIL_DOMAINS, TOMBSTONE_MARK, Account, AccountGroup, ApiToken, Group, Membership,
+from .models import (MAX_EMAIL_DOMAINS, TOMBSTONE_MARK, Account, AccountGroup, ApiToken, Group, OrgRole,
                      Organization, PastMembership, email_domain, tombstone_name)
 
 ACCOUNT_FIELDS = ("user_name", "external_id", "display_name", "email", "active")
@@ -382,12 +382,11 @@ def delete_group(*, group: Group, actor: Actor) -> Group:
 
 
 @transaction.atomic
-def add_membership(*, organization: Organization, user, role: str, actor: Actor) -> Membership:
-    membership, _ = Membership.objects.update_or_create(user=user, organization=organization,
-                                                        defaults={"role": role})
+def add_org_role(*, organization: Organization, user, role: str, actor: Actor) -> OrgRole:
+    org_role, _ = OrgRole.objects.update_or_create(user=user, organization=organization, defaults={"role": role})
     audit.record(organization=organization, kind=EventKind.MEMBERSHIP_CHANGED, actor=actor,
                  payload={"user": user.get_username(), "role": role})
-    return membership
+    return org_role
 
 
 @transaction.atomic

@@ -6,12 +6,12 @@ from audit import services as audit
 from audit.actors import user_actor
 from audit.models import EventKind
 
-from .models import Membership
+from .models import OrgRole
 
 
 @receiver(user_logged_in)
 def record_console_login(sender, request, user, **kwargs):
     with transaction.atomic():
-        for membership in Membership.objects.filter(user=user).select_related("organization"):
-            audit.record(organization=membership.organization, kind=EventKind.CONSOLE_LOGIN,
-                         actor=user_actor(user), payload={"role": membership.role})
+        for org_role in OrgRole.objects.filter(user=user).select_related("organization"):
+            audit.record(organization=org_role.organization, kind=EventKind.CONSOLE_LOGIN,
+                         actor=user_actor(user), payload={"role": org_role.role})

@@ -4,7 +4,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from .authentication import ConsoleSessionAuthentication
-from .models import Membership
+from .models import OrgRole
 
 
 @require_GET
@@ -16,8 +16,8 @@ def home(request):
 @require_POST
 @login_required
 def switch_organization(request):
-    membership = Membership.objects.filter(user=request.user, organization_id=request.POST.get("organization"))
-    if not membership.exists():
+    org_role = OrgRole.objects.filter(user=request.user, organization_id=request.POST.get("organization"))
+    if not org_role.exists():
         return HttpResponseBadRequest("Not a member of that organization.")
-    request.session[ConsoleSessionAuthentication.SESSION_KEY] = membership.get().organization_id
+    request.session[ConsoleSessionAuthentication.SESSION_KEY] = org_role.get().organization_id
     return redirect("home")

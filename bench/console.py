@@ -368,9 +368,9 @@ def check_rollups(org, day: date) -> None:
 
 def admin_client(org) -> Client:
     user, _ = get_user_model().objects.get_or_create(username="bench-console-admin")
-    if not user.memberships.filter(organization=org).exists():
+    if not user.org_roles.filter(organization=org).exists():
         with transaction.atomic():
-            accounts.add_membership(organization=org, user=user, role="admin", actor=ADMIN)
+            accounts.add_org_role(organization=org, user=user, role="admin", actor=ADMIN)
     client = Client()
     client.force_login(user)
     return client

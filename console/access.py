@@ -10,23 +10,23 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
-from accounts.authentication import ConsoleSessionAuthentication, membership_for_session
-from accounts.models import Membership
+from accounts.authentication import ConsoleSessionAuthentication, org_role_for_session
+from accounts.models import OrgRole
 from audit import selectors as audit_selectors
 
 
 def console_view(view):
-    """Resolve the signed-in user's membership; `request.membership` and `request.organization` follow."""
+    """Resolve the signed-in user's role in the organization; `request.org_role` and `request.organization` follow."""
 
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        membership = membership_for_session(request.user,
+        org_role = org_role_for_session(request.user,
                                             request.session.get(ConsoleSessionAuthentication.SESSION_KEY))
-        if membership is None:
+        if org_role is None:
             return render(request, "console/no_organization.html", status=403)
-        request.membership = membership
-        request.organization = membership.organization
+        request.org_role = org_role
+        request.organization = org_role.organization
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -38,7 +38,7 @@ def writer_required(view):
     @console_view
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not request.membership.can_write:
+        if not request.org_role.can_write:
             raise PermissionDenied("Your role in this organization is read-only.")
         return view(request, *args, **kwargs)
 
@@ -47,15 +47,15 @@ def writer_required(view):
 
 def page_context(request, section: str, **context) -> dict:
     """What every console page shows around its content: the organization, the role, the switcher."""
-    membership = request.membership
+    org_role = request.org_role
     return {
-        "membership": membership,
-        "organization": membership.organization,
-        "can_write": membership.can_write,
-        "memberships": Membership.objects.filter(user=request.user).select_related("organization")
+        "org_role": org_role,
+        "organization": org_role.organization,
+        "can_write": org_role.can_write,
+        "org_roles": OrgRole.objects.filter(user=request.user).select_related("organization")
         .order_by("organization__name"),
         "section": section,
         # Owners and admins see a stalled audit chain on every page: someone must repair it.
-        "chain_stall": audit_selectors.chain_stall(membership.organization) if membership.can_write else None,
+        "chain_stall": audit_selectors.chain_stall(org_role.organization) if org_role.can_write else None,
         **context,
     }

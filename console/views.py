@@ -242,7 +242,7 @@ def tokens(request):
     organization = request.organization
     form, created, status = TokenForm(organization=organization), None, 200
     if request.method == "POST":
-        if not request.membership.can_write:
+        if not request.org_role.can_write:
             raise PermissionDenied("Your role in this organization is read-only.")
         form = TokenForm(request.POST, organization=organization)
         if form.is_valid():
@@ -280,7 +280,7 @@ def organization_settings(request):
     """The organization's settings, which every member reads and only owners change: its e-mail domains,
     the only ones its compliance reports are mailed to."""
     organization = request.organization
-    is_owner = request.membership.role == Role.OWNER
+    is_owner = request.org_role.role == Role.OWNER
     form, status = EmailDomainsForm(initial={"email_domains": "\n".join(organization.email_domains)}), 200
     if request.method == "POST":
         if not is_owner:

@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 from accounts import services as accounts
 from audit.actors import SYSTEM
 
-from .factories import AccountFactory, GroupFactory, MembershipFactory, OrganizationFactory
+from .factories import AccountFactory, GroupFactory, OrgRoleFactory, OrganizationFactory
 
 
 @pytest.fixture(autouse=True)
@@ -59,9 +59,9 @@ def other_api(other_org):
 
 
 def session_client(organization, role):
-    membership = MembershipFactory(organization=organization, role=role)
+    org_role = OrgRoleFactory(organization=organization, role=role)
     client = APIClient()
-    client.force_login(membership.user)
+    client.force_login(org_role.user)
     return client
 
 

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 import factory
 from django.contrib.auth import get_user_model
 
-from accounts.models import Account, AccountGroup, Group, Membership, Organization
+from accounts.models import Account, AccountGroup, Group, Organization, OrgRole
 
 
 MEMBER_SINCE = datetime(2020, 1, 1, tzinfo=timezone.utc)
@@ -50,9 +50,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("correct horse battery")
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class OrgRoleFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = Membership
+        model = OrgRole
 
     user = factory.SubFactory(UserFactory)
     organization = factory.SubFactory(OrganizationFactory)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services as accounts
-from accounts.models import Account, AccountGroup, ApiToken, Group, Membership, Organization
+from accounts.models import Account, AccountGroup, ApiToken, Group, Organization, OrgRole
 from scim.schemas import GROUP_URN, PATCH_OP_URN, SEARCH_REQUEST_URN, USER_URN
 from audit import services as audit
 from audit.actors import SYSTEM
@@ -35,7 +35,7 @@ from reports import services as report_services
 from reports.models import Report, ReportSchedule
 
 from .conftest import token_client
-from .factories import AccountFactory, GroupFactory, MembershipFactory
+from .factories import AccountFactory, GroupFactory, OrgRoleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -225,7 +225,7 @@ def snapshot(org):
             rows(PolicyRule, "pk", "effect", "locked", "deleted_at"),
             rows(TermsVersion, "pk"), rows(ConsentEvent, "pk"), rows(TelemetryFlow, "pk"), rows(FlowBatch, "pk"),
             rows(WebhookEndpoint, "pk", "url", "active"), rows(ReportSchedule, "pk", "name", "cadence", "active"),
-            rows(Report, "pk"), rows(ApiToken, "pk", "revoked_at"), rows(Membership, "user_id", "role"),
+            rows(Report, "pk"), rows(ApiToken, "pk", "revoked_at"), rows(OrgRole, "user_id", "role"),
             rows(OutboxEntry, "pk"), rows(AuditEvent, "pk"),
             list(Organization.objects.filter(pk=org.pk).values_list("email_domains")))
 
@@ -265,7 +265,7 @@ def call(client, route, method, path, body):
 
 def console_client(organization, role, **kwargs):
     client = Client(**kwargs)
-    client.force_login(MembershipFactory(organization=organization, role=role).user)
+    client.force_login(OrgRoleFactory(organization=organization, role=role).user)
     return client
 
 

@@ -5,7 +5,7 @@ from django.test import Client
 
 from console import throttle
 
-from ..factories import MembershipFactory, UserFactory
+from ..factories import OrgRoleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +15,7 @@ PASSWORD = "correct horse battery"  # UserFactory's
 
 @pytest.fixture
 def org_admin(org):
-    return MembershipFactory(organization=org, role="admin").user
+    return OrgRoleFactory(organization=org, role="admin").user
 
 
 def signed_in(client) -> bool:

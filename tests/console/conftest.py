@@ -39,7 +39,7 @@ def pytest_collection_modifyitems(config, items):
 def member(organization, role):
     """A console user with `role` in `organization`; their password is PASSWORD."""
     user = UserFactory()
-    accounts.add_membership(organization=organization, user=user, role=role, actor=SYSTEM)
+    accounts.add_org_role(organization=organization, user=user, role=role, actor=SYSTEM)
     return user
 
 

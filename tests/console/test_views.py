@@ -221,7 +221,7 @@ def test_a_user_in_two_organizations_works_in_the_one_they_switch_to(acme):
     other = OrganizationFactory(slug="zeta", name="Zeta")
     AccountFactory(organization=other, user_name="zed@zeta.example")
     user = member(acme, "admin")
-    accounts.add_membership(organization=other, user=user, role="auditor", actor=SYSTEM)
+    accounts.add_org_role(organization=other, user=user, role="auditor", actor=SYSTEM)
     client = signed_in(user)
 
     first = client.get(reverse("console:accounts"))

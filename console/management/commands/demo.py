@@ -169,7 +169,7 @@ def reset_login(organization: Organization, role: str) -> tuple[str, str]:
     user.set_password(password)
     user.is_staff = role == Role.ADMIN
     user.save()
-    accounts.add_membership(organization=organization, user=user, role=role, actor=SYSTEM)
+    accounts.add_org_role(organization=organization, user=user, role=role, actor=SYSTEM)
     return username, password
 
 
