@@ -1,13 +1,14 @@
-"""One auth path for the API: a bearer token of an organization, or a console session."""
+"""The API's bearer tokens: each belongs to one organization and has one scope (API or SCIM). A console
+session is the other way in (identity.authentication)."""
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from audit.actors import Actor, token_actor, user_actor
+from audit.actors import Actor, token_actor
 
-from .models import ApiToken, Organization, OrgRole, TokenScope, WRITER_ROLES
+from .models import ApiToken, Organization, TokenScope
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write on every request
 
@@ -53,30 +54,3 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="api"'
-
-
-class ConsoleSessionAuthentication(authentication.SessionAuthentication):
-    """A signed-in console user acts in the organization chosen in their session."""
-
-    SESSION_KEY = "organization_id"
-
-    def authenticate(self, request):
-        result = super().authenticate(request)
-        if result is None:
-            return None
-        user = result[0]
-        org_role = org_role_for_session(user, request._request.session.get(self.SESSION_KEY))
-        if org_role is None:
-            raise exceptions.PermissionDenied("You are not a member of any organization.")
-        principal = Principal(organization=org_role.organization, actor=user_actor(user),
-                              can_write=org_role.role in WRITER_ROLES, scope="console", role=org_role.role)
-        return principal, None
-
-
-def org_role_for_session(user, organization_id):
-    roles = OrgRole.objects.select_related("organization").filter(user=user)
-    if organization_id is not None:
-        chosen = roles.filter(organization_id=organization_id).first()
-        if chosen is not None:
-            return chosen
-    return roles.order_by("organization__slug").first()

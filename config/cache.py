@@ -1,7 +1,7 @@
 """The cache on Redis, kept in this process's memory while Redis does not answer.
 
 The cache holds counters: the API's per-token rates (accounts/throttling.py) and the console's
-sign-in lockout (console/throttle.py). Shared through Redis, they hold across every process; with
+sign-in lockout (identity/throttle.py). Shared through Redis, they hold across every process; with
 Redis down they are counted per process rather than failing the request with a 500, and the
 first answer from Redis resumes shared counting by itself (config/outage.py says when to try it
 again and logs the outage once). The settings give Redis short socket timeouts, so a hung Redis

@@ -55,10 +55,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "accounts",
     "governance",
     "audit",
     "flows",
+    "identity",
     "console",
     "reports",
     "scim",
@@ -73,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): a TOTP check passed in this session
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -210,6 +214,11 @@ CELERY_BEAT_SCHEDULER = env("CELERY_BEAT_SCHEDULER", default="django_celery_beat
 CELERY_BEAT_SCHEDULE["reports-sweep"] = {"task": "reports.tasks.sweep_reports", "schedule": AUDIT_SWEEP_SECONDS}
 
 # E-mail (scheduled reports): printed to the console unless EMAIL_BACKEND names another backend.
+# Encrypts each organization's OIDC client secret at rest (identity.secrets). Comma-separated Fernet
+# keys, newest first: secrets are written with the first and read with any, so a key can be rotated.
+# Unset, a key is derived from SECRET_KEY (rotating SECRET_KEY then means re-entering client secrets).
+SSO_SECRET_KEYS = env.list("SSO_SECRET_KEYS", default=[])
+
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
@@ -224,7 +233,7 @@ SITE_URL = env("SITE_URL", default="http://localhost:8000")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.BearerTokenAuthentication",
-        "accounts.authentication.ConsoleSessionAuthentication",
+        "identity.authentication.ConsoleSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.OrgRolePermission"],
     "DEFAULT_PAGINATION_CLASS": "config.api.CursorPagination",

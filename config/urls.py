@@ -8,10 +8,10 @@ from rest_framework.routers import DefaultRouter
 from config.api import api_not_found
 from accounts.api.views import AccountViewSet, GroupViewSet
 from audit.api.views import AuditEventViewSet
-from console.views import SignInView
 from flows.api.views import ExposureView, FlowBatchViewSet, FlowViewSet, WebhookEndpointViewSet
 from governance.api.views import (AccountEffectivePolicyView, CatalogView, ConsentViewSet, DecisionView,
                                   PolicyRuleViewSet, TermsVersionViewSet)
+from identity.views import SignInView
 from reports.api.views import ReportScheduleViewSet, ReportViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -53,7 +53,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("console/", include("console.urls")),
     path("login/", SignInView.as_view(), name="login"),  # the console's sign-in form (LOGIN_URL)
-    path("", include("accounts.urls")),
+    path("", include("identity.urls")),
 ]
 
 handler404 = "config.views.not_found"

@@ -7,12 +7,14 @@ Owners and admins write; auditors read, and a write they attempt anyway is refus
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+from django.urls import reverse
 
-from accounts.authentication import ConsoleSessionAuthentication, org_role_for_session
 from accounts.models import OrgRole
 from audit import selectors as audit_selectors
+from identity.access import access_for_session
 
 
 def console_view(view):
@@ -21,12 +23,15 @@ def console_view(view):
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        org_role = org_role_for_session(request.user,
-                                            request.session.get(ConsoleSessionAuthentication.SESSION_KEY))
-        if org_role is None:
+        access = access_for_session(request.user, request.session)
+        if access.refused == "no_role":
             return render(request, "console/no_organization.html", status=403)
-        request.org_role = org_role
-        request.organization = org_role.organization
+        if access.refused == "sso_required":
+            return redirect_to_login(request.get_full_path(), reverse("sso-required"))
+        if access.refused == "mfa_required":
+            return redirect_to_login(request.get_full_path(), reverse("mfa"))
+        request.org_role = access.org_role
+        request.organization = access.org_role.organization
         return view(request, *args, **kwargs)
 
     return wrapper

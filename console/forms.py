@@ -3,7 +3,6 @@ import re
 from datetime import datetime
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
 from accounts import services as accounts_services
@@ -13,33 +12,7 @@ from flows.models import Verdict
 from governance import services as governance
 from governance.models import Effect, Scope
 
-from . import throttle
 from .periods import PERIODS
-
-
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's sign-in form, refusing for a while after repeated failures (see `console.throttle`)."""
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "throttled": "Too many failed sign-in attempts for this login from your address. "
-                     "Wait %(minutes)d minutes, then try again.",
-    }
-
-    def clean(self):
-        username = self.data.get("username", "")
-        address = throttle.client_address(self.request)
-        if username and throttle.is_locked(username, address):
-            raise ValidationError(self.error_messages["throttled"], code="throttled",
-                                  params={"minutes": throttle.LOCKOUT_SECONDS // 60})
-        try:
-            cleaned = super().clean()
-        except ValidationError:
-            if username:
-                throttle.record_failure(username, address)
-            raise
-        throttle.clear(username, address)
-        return cleaned
 
 
 class OverviewForm(forms.Form):

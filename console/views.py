@@ -5,7 +5,6 @@ exactly like the API's, with the signed-in user as actor), and renders. Charts a
 `flows.charts` from selector output and embedded as figure JSON.
 """
 from django.contrib import messages
-from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import F
@@ -27,14 +26,8 @@ from governance.selectors import catalog_names, compiled_policy, effective_polic
 from . import periods, selectors
 from .access import console_view, page_context, writer_required
 from .forms import (AccountFilterForm, AuditFilterForm, EmailDomainsForm, FlowFilterForm, OverviewForm, RemoveRuleForm,
-                    RuleForm, ThrottledAuthenticationForm, TokenForm)
+                    RuleForm, TokenForm)
 from .overview import overview_of, violation_count
-
-
-class SignInView(auth_views.LoginView):
-    template_name = "accounts/login.html"
-    authentication_form = ThrottledAuthenticationForm
-    http_method_names = ["get", "head", "post"]  # not Django's PUT-as-POST
 
 
 @require_GET

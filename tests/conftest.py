@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 from accounts import services as accounts
 from audit.actors import SYSTEM
 
-from .factories import AccountFactory, GroupFactory, OrgRoleFactory, OrganizationFactory
+from .factories import AccountFactory, GroupFactory, OrgRoleFactory, OrganizationFactory, sign_in
 
 
 @pytest.fixture(autouse=True)
@@ -60,9 +60,7 @@ def other_api(other_org):
 
 def session_client(organization, role):
     org_role = OrgRoleFactory(organization=organization, role=role)
-    client = APIClient()
-    client.force_login(org_role.user)
-    return client
+    return sign_in(APIClient(), org_role.user)
 
 
 @pytest.fixture

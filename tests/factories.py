@@ -2,9 +2,10 @@ from datetime import datetime, timezone
 
 import factory
 from django.contrib.auth import get_user_model
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Account, AccountGroup, Group, Organization, OrgRole
-
 
 MEMBER_SINCE = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
@@ -57,3 +58,16 @@ class OrgRoleFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     organization = factory.SubFactory(OrganizationFactory)
     role = "admin"
+
+
+def sign_in(client, user, *, code_checked: bool = True):
+    """Sign `client` in as `user`, as after the password page and, with `code_checked`, the one-time-code
+    check that owners and admins pass in every password session (identity.access)."""
+    client.force_login(user)
+    if code_checked:
+        device = (TOTPDevice.objects.filter(user=user, confirmed=True).first()
+                  or TOTPDevice.objects.create(user=user, name="test", confirmed=True))
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client

@@ -18,7 +18,7 @@ from config.urls import handler404, handler500, urlpatterns as site_urlpatterns 
 from reports import services as report_services
 
 from .conftest import token_client
-from .factories import OrgRoleFactory, UserFactory
+from .factories import OrgRoleFactory, UserFactory, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,7 @@ def assert_strict(response, *, styles_inline: bool = False):
 @pytest.fixture
 def owner(org):
     client = Client()
-    client.force_login(OrgRoleFactory(organization=org, role="owner").user)
+    sign_in(client, OrgRoleFactory(organization=org, role="owner").user)
     return client
 
 

@@ -28,7 +28,7 @@ from accounts import services as accounts
 from accounts.throttling import PrincipalRateThrottle
 from audit.actors import SYSTEM
 from config import outage
-from console import throttle
+from identity import throttle
 from flows.models import FlowBatch
 
 from .flows.test_flow_workers import assert_each_flow_judged_once, make_flows

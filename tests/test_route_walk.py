@@ -35,7 +35,7 @@ from reports import services as report_services
 from reports.models import Report, ReportSchedule
 
 from .conftest import token_client
-from .factories import AccountFactory, GroupFactory, OrgRoleFactory
+from .factories import AccountFactory, GroupFactory, OrgRoleFactory, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -265,7 +265,7 @@ def call(client, route, method, path, body):
 
 def console_client(organization, role, **kwargs):
     client = Client(**kwargs)
-    client.force_login(OrgRoleFactory(organization=organization, role=role).user)
+    sign_in(client, OrgRoleFactory(organization=organization, role=role).user)
     return client
 
 

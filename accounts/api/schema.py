@@ -11,7 +11,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
 
 class ConsoleSessionScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.authentication.ConsoleSessionAuthentication"
+    target_class = "identity.authentication.ConsoleSessionAuthentication"
     name = "consoleSession"
 
     def get_security_definition(self, auto_schema):

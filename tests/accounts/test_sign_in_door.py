@@ -3,7 +3,7 @@ so every guess meets the same throttle, and the admin site still opens for platf
 import pytest
 from django.test import Client
 
-from console import throttle
+from identity import throttle
 
 from ..factories import OrgRoleFactory, UserFactory
 

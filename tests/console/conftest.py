@@ -15,7 +15,7 @@ from flows.models import FlowBatch
 from governance import services as governance
 from governance.models import AIFeature, DataCategory, Purpose
 
-from ..factories import UserFactory
+from ..factories import UserFactory, sign_in
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
@@ -45,9 +45,7 @@ def member(organization, role):
 
 def signed_in(user, **client_options) -> Client:
     """A browser signed in as `user`."""
-    client = Client(**client_options)
-    client.force_login(user)
-    return client
+    return sign_in(Client(**client_options), user)
 
 
 def catalog(key, model):

@@ -5,10 +5,10 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import services as accounts
-from accounts.authentication import ConsoleSessionAuthentication
+from identity.access import ORGANIZATION_KEY
 from audit.actors import SYSTEM
 from audit.models import AuditEvent
-from console import throttle
+from identity import throttle
 from flows.models import TelemetryFlow
 from governance import services as governance
 from governance.models import AIFeature, PolicyRule
@@ -227,7 +227,7 @@ def test_a_user_in_two_organizations_works_in_the_one_they_switch_to(acme):
     first = client.get(reverse("console:accounts"))
     assert first.context["organization"] == acme and b"zed@zeta.example" not in first.content
     assert client.post(reverse("switch-organization"), {"organization": other.pk}).status_code == 302
-    assert client.session[ConsoleSessionAuthentication.SESSION_KEY] == other.pk
+    assert client.session[ORGANIZATION_KEY] == other.pk
     second = client.get(reverse("console:accounts"))
     assert second.context["organization"] == other and b"zed@zeta.example" in second.content
     assert b"p0@acme.example" not in second.content

@@ -7,4 +7,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("organization/", views.switch_organization, name="switch-organization"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("sign-in/code/", views.mfa, name="mfa"),
+    path("sign-in/sso-required/", views.sso_required, name="sso-required"),
 ]

@@ -1,0 +1,53 @@
+"""Which organization a signed-in console session acts in, and whether it may.
+
+One function answers for the console's pages and the API's session authentication alike, so the
+two cannot disagree. A session may act in an organization where its user has a role, and
+- if the organization requires SSO: only when the session was signed in through that
+  organization's IdP, unless the user is its break-glass owner;
+- as an owner or admin without SSO: only once the session passed a TOTP check (django-otp).
+"""
+from dataclasses import dataclass
+
+from accounts.models import WRITER_ROLES, OrgRole
+
+from .models import SignInPolicy
+
+ORGANIZATION_KEY = "organization_id"  # the organization chosen in the session
+SSO_ORGANIZATION_KEY = "sso_organization_id"  # set only by a sign-in through that organization's IdP
+METHOD_KEY = "sign_in_method"  # "password", "oidc" or "saml"
+
+
+@dataclass(frozen=True)
+class Access:
+    org_role: OrgRole | None
+    # Why the session may not act (yet): "no_role", "sso_required" or "mfa_required"; None when it may.
+    refused: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.refused is None
+
+
+def access_for_session(user, session) -> Access:
+    roles = OrgRole.objects.select_related("organization").filter(user=user)
+    chosen = None
+    if (organization_id := session.get(ORGANIZATION_KEY)) is not None:
+        chosen = roles.filter(organization_id=organization_id).first()
+    if chosen is None:
+        chosen = roles.order_by("organization__slug").first()
+    if chosen is None:
+        return Access(None, "no_role")
+    signed_in_by_sso = session.get(SSO_ORGANIZATION_KEY) == chosen.organization_id
+    if not signed_in_by_sso:
+        policy = SignInPolicy.objects.filter(organization_id=chosen.organization_id).first()
+        if policy is not None and policy.require_sso and policy.break_glass_user_id != user.pk:
+            return Access(chosen, "sso_required")
+        if chosen.role in WRITER_ROLES and not _otp_verified(user):
+            return Access(chosen, "mfa_required")
+    return Access(chosen)
+
+
+def _otp_verified(user) -> bool:
+    # django_otp's OTPMiddleware gives request.user an is_verified() that reads the session.
+    is_verified = getattr(user, "is_verified", None)
+    return bool(is_verified and is_verified())
