@@ -37,8 +37,8 @@ def switch_organization(request):
     return redirect("home")
 
 
+@require_http_methods(["GET", "POST"])
 @login_required
-@require_http_methods(["GET", "HEAD", "POST"])
 def mfa(request):
     """The one-time-code check of a password session, or the enrolment of an authenticator app."""
     device = mfa_devices.confirmed_device(request.user)
@@ -61,8 +61,8 @@ def mfa(request):
     }, status=400 if error else 200)
 
 
-@login_required
 @require_GET
+@login_required
 def sso_required(request):
     """A password session in an organization that requires SSO."""
-    return render(request, "identity/sso_required.html", status=403)
+    return render(request, "identity/sso_required.html")

@@ -130,6 +130,8 @@ ROUTES = {
     # the console
     "home": console(lambda o: "/"),
     "switch-organization": console(lambda o: "/organization/", ("post",), session_only=True),
+    "mfa": console(lambda o: "/sign-in/code/", CONSOLE_FORM, session_only=True),  # a code checks this session
+    "sso-required": console(lambda o: "/sign-in/sso-required/"),
     "console:overview": console(lambda o: "/console/"),
     "console:policy": console(lambda o: "/console/policy/"),
     "console:policy-change": console(lambda o: "/console/policy/change/", CONSOLE_FORM, writers_only=True),
