@@ -1,7 +1,7 @@
-"""Reads of the accounts app."""
+"""Reads of the accounts app: organizations, accounts, groups and group memberships."""
 from django.db.models import Count, Q
 
-from .models import TOMBSTONE_MARK, Account, Group, Organization
+from .models import TOMBSTONE_MARK, Account, AccountGroup, Group, Organization, PastMembership
 
 
 def organization_overview(organization: Organization) -> dict:
@@ -52,7 +52,41 @@ def active_account_ids(organization: Organization) -> list[int]:
                 .iterator(chunk_size=10_000))
 
 
+def groups_of(organization: Organization):
+    """The organization's groups, in name order."""
+    return Group.objects.filter(organization=organization).order_by("display_name")
+
+
 def group_names(organization: Organization) -> dict[int, str]:
     """The organization's groups, id -> display name, in name order."""
-    return dict(Group.objects.filter(organization=organization).order_by("display_name")
-                .values_list("pk", "display_name"))
+    return dict(groups_of(organization).values_list("pk", "display_name"))
+
+
+def account_list(organization: Organization, *, query: str = "", group: Group | None = None,
+                 active: bool | None = None):
+    """The organization's accounts in user-name order, their groups prefetched: those whose user name,
+    display name or e-mail holds `query` (or whose external id is it), in `group`, active or not."""
+    accounts = Account.objects.filter(organization=organization)
+    if query:
+        accounts = accounts.filter(Q(user_name__icontains=query) | Q(display_name__icontains=query)
+                                   | Q(email__icontains=query) | Q(external_id=query))
+    if group is not None:
+        accounts = accounts.filter(groups=group)
+    if active is not None:
+        accounts = accounts.filter(active=active)
+    return accounts.prefetch_related("groups").order_by("user_name")
+
+
+def account_by_user_name(organization: Organization, user_name: str) -> Account | None:
+    return Account.objects.filter(organization=organization, user_name=user_name).first()
+
+
+def account_memberships(account: Account) -> list[dict]:
+    """The account's groups over time, newest first: today's with their start, then the ended ones."""
+    rows = [{"group": name, "since": added_at, "until": None} for name, added_at in
+            AccountGroup.objects.filter(account=account).values_list("group__display_name", "added_at")]
+    rows += [{"group": name, "since": started_at, "until": ended_at} for name, started_at, ended_at in
+             PastMembership.objects.filter(account=account).values_list("group__display_name", "started_at",
+                                                                        "ended_at")]
+    return sorted(rows, key=lambda row: (row["until"] is None, row["until"] or row["since"], row["since"]),
+                  reverse=True)

@@ -337,6 +337,19 @@ def terms_by_date(organization: Organization) -> list[dict]:
                 .values("version", "effective_at", "requires_reconsent"))
 
 
+def terms_versions_of(organization: Organization, *, effective_before: datetime | None = None,
+                      consent_counts: bool = False) -> list[TermsVersion]:
+    """The organization's terms versions in the order they take effect (those taking effect before
+    `effective_before` when given), what each covers read along (category and purpose); with
+    `consent_counts`, each with the number of consents given under it (`consent_count`)."""
+    versions = TermsVersion.objects.filter(organization=organization)
+    if effective_before is not None:
+        versions = versions.filter(effective_at__lt=effective_before)
+    if consent_counts:
+        versions = versions.annotate(consent_count=Count("consents", distinct=True))
+    return list(versions.prefetch_related("covers__data_category", "covers__purpose").order_by("effective_at", "pk"))
+
+
 def consent_actions_per_day(organization: Organization, *, since: datetime, up_to_version: int,
                             after_version: int | None = None):
     """(day, action, count) of the organization's consent events since `since` that policy versions after
