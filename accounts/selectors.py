@@ -1,4 +1,6 @@
 """Reads of the accounts app: organizations, accounts, groups and group memberships."""
+from datetime import datetime
+
 from django.db.models import Count, Q
 
 from .models import TOMBSTONE_MARK, Account, AccountGroup, Group, Organization, PastMembership
@@ -52,14 +54,17 @@ def active_account_ids(organization: Organization) -> list[int]:
                 .iterator(chunk_size=10_000))
 
 
-def groups_of(organization: Organization):
-    """The organization's groups, in name order."""
-    return Group.objects.filter(organization=organization).order_by("display_name")
+def groups_of(organization: Organization, *, created_before: datetime | None = None):
+    """The organization's groups in name order; with `created_before`, only those created before it."""
+    groups = Group.objects.filter(organization=organization)
+    if created_before is not None:
+        groups = groups.filter(created_at__lt=created_before)
+    return groups.order_by("display_name")
 
 
-def group_names(organization: Organization) -> dict[int, str]:
-    """The organization's groups, id -> display name, in name order."""
-    return dict(groups_of(organization).values_list("pk", "display_name"))
+def group_names(organization: Organization, *, created_before: datetime | None = None) -> dict[int, str]:
+    """The organization's groups, id -> display name, in name order (see `groups_of`)."""
+    return dict(groups_of(organization, created_before=created_before).values_list("pk", "display_name"))
 
 
 def account_list(organization: Organization, *, query: str = "", group: Group | None = None,
@@ -79,6 +84,29 @@ def account_list(organization: Organization, *, query: str = "", group: Group | 
 
 def account_by_user_name(organization: Organization, user_name: str) -> Account | None:
     return Account.objects.filter(organization=organization, user_name=user_name).first()
+
+
+def accounts_governed_at(organization: Organization, end_at: datetime) -> list[int]:
+    """The ids of the accounts provisioned before `end_at` and not deactivated before it, in id order.
+
+    An account keeps no history of its `active` flag, so an inactive account counts as deactivated
+    before `end_at` when its row last changed before it.
+    """
+    return list(Account.objects.filter(organization=organization, created_at__lt=end_at)
+                .filter(Q(active=True) | Q(updated_at__gte=end_at))
+                .order_by("pk").values_list("pk", flat=True).iterator(chunk_size=10_000))
+
+
+def user_names_of(account_ids) -> dict[int, str]:
+    """The user names of the accounts `account_ids`, by id (no query for none)."""
+    if not account_ids:
+        return {}
+    return dict(Account.objects.filter(pk__in=account_ids).values_list("pk", "user_name"))
+
+
+def accounts_with_groups(account_ids) -> dict[int, Account]:
+    """The accounts `account_ids` by id, their groups prefetched."""
+    return {account.pk: account for account in Account.objects.filter(pk__in=account_ids).prefetch_related("groups")}
 
 
 def account_memberships(account: Account) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Reads of judged flows: listings, and exposure from the rollups."""
+"""Reads of judged flows: listings, exposure from the rollups, and counts over a period."""
 from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Max, Q, Sum
@@ -111,3 +111,25 @@ def flow_list(organization, *, limit: int, verdict: str = "", data_category: str
 def account_flows(account: Account, limit: int = 30) -> list[FlowAccount]:
     """The account's latest flows (its links to them, each with its flow)."""
     return list(FlowAccount.objects.filter(account=account).select_related("flow").order_by("-flow_id")[:limit])
+
+
+def flow_counts(organization, *, since: datetime, until: datetime):
+    """The organization's flows that occurred in [since, until) in one grouped scan, each flow counted
+    once: per day, data category, purpose, destination and verdict, how many (`n`) and their volume
+    (`total_volume`)."""
+    return (TelemetryFlow.objects.filter(organization=organization, occurred_at__gte=since, occurred_at__lt=until)
+            .annotate(day=TruncDate("occurred_at"))
+            .values("day", "data_category", "purpose", "destination", "verdict")
+            .annotate(n=Count("id"), total_volume=Sum("volume"))
+            .order_by())
+
+
+def top_blocking_accounts(organization, *, since: datetime, until: datetime, limit: int) -> tuple[list[dict], int]:
+    """The accounts that blocked the most violations that occurred in [since, until), most first (at most
+    `limit`, each with its `account_id`, `violations` and their `volume`), and how many accounts blocked any."""
+    links = FlowAccount.objects.filter(blocking=True, flow__organization=organization,
+                                       flow__verdict=Verdict.VIOLATION, flow__occurred_at__gte=since,
+                                       flow__occurred_at__lt=until)
+    top = list(links.values("account_id").annotate(violations=Count("flow_id"), volume=Sum("flow__volume"))
+               .order_by("-violations", "account_id")[:limit])
+    return top, links.values("account_id").distinct().count() if top else 0
