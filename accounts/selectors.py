@@ -1,7 +1,9 @@
-"""Reads of the accounts app."""
+"""Reads of the accounts app: organizations, accounts, groups and group memberships."""
+from datetime import datetime
+
 from django.db.models import Count, Q
 
-from .models import TOMBSTONE_MARK, Account, Group, Organization
+from .models import TOMBSTONE_MARK, Account, AccountGroup, Group, Organization, PastMembership
 
 
 def organization_overview(organization: Organization) -> dict:
@@ -52,7 +54,67 @@ def active_account_ids(organization: Organization) -> list[int]:
                 .iterator(chunk_size=10_000))
 
 
-def group_names(organization: Organization) -> dict[int, str]:
-    """The organization's groups, id -> display name, in name order."""
-    return dict(Group.objects.filter(organization=organization).order_by("display_name")
-                .values_list("pk", "display_name"))
+def groups_of(organization: Organization, *, created_before: datetime | None = None):
+    """The organization's groups in name order; with `created_before`, only those created before it."""
+    groups = Group.objects.filter(organization=organization)
+    if created_before is not None:
+        groups = groups.filter(created_at__lt=created_before)
+    return groups.order_by("display_name")
+
+
+def group_names(organization: Organization, *, created_before: datetime | None = None) -> dict[int, str]:
+    """The organization's groups, id -> display name, in name order (see `groups_of`)."""
+    return dict(groups_of(organization, created_before=created_before).values_list("pk", "display_name"))
+
+
+def account_list(organization: Organization, *, query: str = "", group: Group | None = None,
+                 active: bool | None = None):
+    """The organization's accounts in user-name order, their groups prefetched: those whose user name,
+    display name or e-mail holds `query` (or whose external id is it), in `group`, active or not."""
+    accounts = Account.objects.filter(organization=organization)
+    if query:
+        accounts = accounts.filter(Q(user_name__icontains=query) | Q(display_name__icontains=query)
+                                   | Q(email__icontains=query) | Q(external_id=query))
+    if group is not None:
+        accounts = accounts.filter(groups=group)
+    if active is not None:
+        accounts = accounts.filter(active=active)
+    return accounts.prefetch_related("groups").order_by("user_name")
+
+
+def account_by_user_name(organization: Organization, user_name: str) -> Account | None:
+    return Account.objects.filter(organization=organization, user_name=user_name).first()
+
+
+def accounts_governed_at(organization: Organization, end_at: datetime) -> list[int]:
+    """The ids of the accounts provisioned before `end_at` and not deactivated before it, in id order.
+
+    An account keeps no history of its `active` flag, so an inactive account counts as deactivated
+    before `end_at` when its row last changed before it.
+    """
+    return list(Account.objects.filter(organization=organization, created_at__lt=end_at)
+                .filter(Q(active=True) | Q(updated_at__gte=end_at))
+                .order_by("pk").values_list("pk", flat=True).iterator(chunk_size=10_000))
+
+
+def user_names_of(account_ids) -> dict[int, str]:
+    """The user names of the accounts `account_ids`, by id (no query for none)."""
+    if not account_ids:
+        return {}
+    return dict(Account.objects.filter(pk__in=account_ids).values_list("pk", "user_name"))
+
+
+def accounts_with_groups(account_ids) -> dict[int, Account]:
+    """The accounts `account_ids` by id, their groups prefetched."""
+    return {account.pk: account for account in Account.objects.filter(pk__in=account_ids).prefetch_related("groups")}
+
+
+def account_memberships(account: Account) -> list[dict]:
+    """The account's groups over time, newest first: today's with their start, then the ended ones."""
+    rows = [{"group": name, "since": added_at, "until": None} for name, added_at in
+            AccountGroup.objects.filter(account=account).values_list("group__display_name", "added_at")]
+    rows += [{"group": name, "since": started_at, "until": ended_at} for name, started_at, ended_at in
+             PastMembership.objects.filter(account=account).values_list("group__display_name", "started_at",
+                                                                        "ended_at")]
+    return sorted(rows, key=lambda row: (row["until"] is None, row["until"] or row["since"], row["since"]),
+                  reverse=True)

@@ -28,6 +28,20 @@ def events_of(organization):
     return AuditEvent.objects.filter(organization=organization)
 
 
+def event_counts_by_kind(organization, *, since: datetime, until: datetime) -> dict[str, int]:
+    """How many of the organization's events occurred in [since, until), by kind, in kind order."""
+    rows = (events_of(organization).filter(occurred_at__gte=since, occurred_at__lt=until)
+            .values("kind").annotate(n=Count("id")).order_by("kind"))
+    return {row["kind"]: row["n"] for row in rows}
+
+
+def event_bodies(organization, *, kind: str, since: datetime, until: datetime):
+    """(seq, body) of the organization's events of `kind` that occurred in [since, until), in seq order,
+    read in chunks."""
+    return (events_of(organization).filter(kind=kind, occurred_at__gte=since, occurred_at__lt=until)
+            .order_by("seq").values_list("seq", "body").iterator(chunk_size=2000))
+
+
 def latest_digest(organization) -> AuditDigest | None:
     return AuditDigest.objects.filter(organization=organization).order_by("-period_end", "-id").first()
 

@@ -6,7 +6,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts import services as accounts_services
-from accounts.models import Account, ApiToken, Group, TokenScope
+from accounts.models import ApiToken, Group, TokenScope
+from accounts.selectors import account_by_user_name, groups_of
 from audit.models import EventKind
 from flows.models import Verdict
 from governance import services as governance
@@ -48,7 +49,7 @@ class RuleForm(forms.Form):
     def __init__(self, *args, organization, names, require_reason: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.organization, self.names, self.require_reason = organization, names, require_reason
-        self.fields["group"].queryset = Group.objects.filter(organization=organization).order_by("display_name")
+        self.fields["group"].queryset = groups_of(organization)
         self.fields["feature"].choices = _choices(names.features)
         self.fields["data_category"].choices = _choices(names.categories)
         self.fields["purpose"].choices = _choices(names.purposes)
@@ -59,7 +60,7 @@ class RuleForm(forms.Form):
         user_name = self.cleaned_data.get("account", "").strip()
         if not user_name:
             return None
-        account = Account.objects.filter(organization=self.organization, user_name=user_name).first()
+        account = account_by_user_name(self.organization, user_name)
         if account is None:
             raise ValidationError("No account with this user name in this organization.")
         return account
@@ -112,7 +113,7 @@ class AccountFilterForm(forms.Form):
 
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["group"].queryset = Group.objects.filter(organization=organization).order_by("display_name")
+        self.fields["group"].queryset = groups_of(organization)
 
     def filters(self) -> dict:
         data = self.cleaned_data if self.is_valid() else {}

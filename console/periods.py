@@ -18,3 +18,9 @@ def first_day(today: date) -> date:
 
 def start_of(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), tzinfo=timezone.get_current_timezone())
+
+
+def instants(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
+    """The instant the day `since` starts and the one the day `until` ends (the next one starts), for a
+    filter's days, both included; None for a day not given."""
+    return (start_of(since) if since else None, start_of(until + timedelta(days=1)) if until else None)

@@ -1,32 +1,30 @@
-"""Reads behind the console's pages.
+"""Reads behind the console's pages that put several apps' reads together.
 
-Each page calls a handful of these; each does a fixed number of queries, whatever the number of
-accounts: per-account work (effective values, consent bases) happens in Python over the
-organization's compiled policy (`governance.selectors.compiled_policy`), which the decision API
-keeps warm in every process anyway. The overview, which counts over every account and 90 days of
-exposure, keeps its counts per process: `console.overview`.
+They read each app's data through that app's selectors; a page that needs one app's reads only
+(an account list, a flow list) calls that app's selectors itself. Each page calls a handful of
+these; each does a fixed number of queries, whatever the number of accounts: per-account work
+(effective values, consent bases) happens in Python over the organization's compiled policy
+(`governance.selectors.compiled_policy`), which the decision API keeps warm in every process
+anyway. The overview, which counts over every account and 90 days of exposure, keeps its counts
+per process: `console.overview`.
 """
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q
 from django.utils import timezone
 
-from accounts.models import Account, AccountGroup, Group, PastMembership
 from accounts.selectors import active_account_ids, group_names
 from audit.models import AuditEvent
 from audit.selectors import (chain_head, digest_count, digest_signature_valid, events_of, latest_digest, outbox_pending,
                              verify_chain)
-from flows.models import FlowAccount, TelemetryFlow
 from governance.consent import VALID, ConsentRecord
 from governance.engine import Target, catalog_default
 from governance.memberships import members_by_group
-from governance.models import TermsVersion
-from governance.selectors import catalog_names, compiled_policy, consent_events, live_rules
+from governance.selectors import catalog_names, compiled_policy, consent_events, live_rules, terms_versions_of
 
-from .periods import start_of
+from .periods import instants
 
 # Above this many events the audit page verifies the chain only when asked to.
 AUTO_VERIFY_LIMIT = 50_000
@@ -75,22 +73,6 @@ def rule_of(organization, rule_id) -> object | None:
 
 # --- Accounts ----------------------------------------------------------------------------------------------
 
-def account_list(organization, *, query: str = "", group: Group | None = None, active: bool | None = None):
-    accounts = Account.objects.filter(organization=organization)
-    if query:
-        accounts = accounts.filter(Q(user_name__icontains=query) | Q(display_name__icontains=query)
-                                   | Q(email__icontains=query) | Q(external_id=query))
-    if group is not None:
-        accounts = accounts.filter(groups=group)
-    if active is not None:
-        accounts = accounts.filter(active=active)
-    return accounts.prefetch_related("groups").order_by("user_name")
-
-
-def groups_of(organization):
-    return Group.objects.filter(organization=organization).order_by("display_name")
-
-
 def account_consents(account, compiled, now: datetime) -> list[dict]:
     """The account's consent history, newest first, each with whether it is freely given and stale."""
     catalog = compiled.snapshot.catalog
@@ -108,29 +90,12 @@ def account_consents(account, compiled, now: datetime) -> list[dict]:
     return rows
 
 
-def account_memberships(account) -> list[dict]:
-    """The account's groups over time, newest first: today's with their start, then the ended ones."""
-    rows = [{"group": name, "since": added_at, "until": None} for name, added_at in
-            AccountGroup.objects.filter(account=account).values_list("group__display_name", "added_at")]
-    rows += [{"group": name, "since": started_at, "until": ended_at} for name, started_at, ended_at in
-             PastMembership.objects.filter(account=account).values_list("group__display_name", "started_at",
-                                                                        "ended_at")]
-    return sorted(rows, key=lambda row: (row["until"] is None, row["until"] or row["since"], row["since"]),
-                  reverse=True)
-
-
-def account_flows(account, limit: int = 30) -> list[FlowAccount]:
-    return list(FlowAccount.objects.filter(account=account).select_related("flow").order_by("-flow_id")[:limit])
-
-
 # --- Terms and consent -------------------------------------------------------------------------------------
 
 def terms_overview(organization, *, version: str | None = None) -> dict:
     """Terms versions, and for a re-consent version, per group: who renewed, revoked, or is still stale."""
     now = timezone.now()
-    terms = list(TermsVersion.objects.filter(organization=organization).order_by("effective_at")
-                 .annotate(consent_count=Count("consents", distinct=True))
-                 .prefetch_related("covers__data_category", "covers__purpose"))
+    terms = terms_versions_of(organization, consent_counts=True)
     reconsent = [t for t in terms if t.requires_reconsent]
     chosen = next((t for t in reconsent if t.version == version), reconsent[-1] if reconsent else None)
     coverage = []
@@ -173,7 +138,7 @@ def reconsent_status(index, pairs: list[tuple[str, str]], effective_at: datetime
     return status
 
 
-# --- Audit trail and flows ---------------------------------------------------------------------------------
+# --- Audit trail -------------------------------------------------------------------------------------------
 
 def audit_events(organization, *, kind: str = "", account: str = "", since: date | None = None,
                  until: date | None = None, before_seq: int | None = None) -> list[AuditEvent]:
@@ -182,10 +147,11 @@ def audit_events(organization, *, kind: str = "", account: str = "", since: date
         events = events.filter(kind=kind)
     if account:
         events = events.filter(subject_account__user_name=account)
-    if since:
-        events = events.filter(occurred_at__gte=start_of(since))
-    if until:
-        events = events.filter(occurred_at__lt=start_of(until + timedelta(days=1)))
+    since_at, before = instants(since, until)
+    if since_at:
+        events = events.filter(occurred_at__gte=since_at)
+    if before:
+        events = events.filter(occurred_at__lt=before)
     if before_seq:
         events = events.filter(seq__lt=before_seq)
     return list(events.order_by("-seq")[:PAGE_SIZE + 1])
@@ -205,31 +171,3 @@ def chain_status(organization, *, verify: bool) -> dict:
     return {"head_seq": head[0], "head_hash": head[1], "pending": pending, "digest": digest,
             "digest_valid": digest_valid, "verification": verification, "automatic": automatic,
             "digests": digest_count(organization)}
-
-
-def flow_list(organization, *, verdict: str = "", data_category: str = "", purpose: str = "", destination: str = "",
-              account: Account | None = None, since: date | None = None, until: date | None = None,
-              cursor: tuple[datetime, int] | None = None) -> list[TelemetryFlow]:
-    flows = TelemetryFlow.objects.filter(organization=organization)
-    if verdict:
-        flows = flows.filter(verdict=verdict)
-    if data_category:
-        flows = flows.filter(data_category=data_category)
-    if purpose:
-        flows = flows.filter(purpose=purpose)
-    if destination:
-        flows = flows.filter(destination=destination)
-    if account is not None:
-        flows = flows.filter(pk__in=FlowAccount.objects.filter(account=account).values("flow_id"))
-    if since:
-        flows = flows.filter(occurred_at__gte=start_of(since))
-    if until:
-        flows = flows.filter(occurred_at__lt=start_of(until + timedelta(days=1)))
-    if cursor:
-        flows = flows.filter(Q(occurred_at__lt=cursor[0]) | Q(occurred_at=cursor[0], pk__lt=cursor[1]))
-    return list(flows.defer("batch").order_by("-occurred_at", "-pk")[:PAGE_SIZE + 1])
-
-
-
-def account_by_user_name(organization, user_name: str) -> Account | None:
-    return Account.objects.filter(organization=organization, user_name=user_name).first()

@@ -17,9 +17,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import services as accounts_services
 from accounts.models import Account, ApiToken, Role
-from accounts.selectors import group_names
+from accounts.selectors import account_by_user_name, account_list, account_memberships, group_names
 from audit.actors import user_actor
 from flows import charts
+from flows.selectors import account_flows, flow_list
 from governance import services as governance
 from governance.selectors import catalog_names, compiled_policy, effective_policy_for, simulate_rule
 
@@ -142,7 +143,7 @@ def _back(request) -> str:
 def accounts(request):
     organization = request.organization
     form = AccountFilterForm(request.GET, organization=organization)
-    listing = selectors.account_list(organization, **form.filters())
+    listing = account_list(organization, **form.filters())
     page = Paginator(listing, selectors.PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -168,8 +169,8 @@ def account_detail(request, account_id: int):
     return render(request, "console/account.html", page_context(
         request, "accounts", account=account, names=names, features=features, matrix=matrix, notable=notable,
         policy_version=snapshot.policy_version, at=now, group_names=group_names(organization),
-        consents=selectors.account_consents(account, compiled, now), flows=selectors.account_flows(account),
-        memberships=selectors.account_memberships(account)))
+        consents=selectors.account_consents(account, compiled, now), flows=account_flows(account),
+        memberships=account_memberships(account)))
 
 
 @require_GET
@@ -209,11 +210,12 @@ def flows(request):
     filters = form.cleaned_data if form.is_valid() else {}
     account = None
     if filters.get("account"):
-        account = selectors.account_by_user_name(organization, filters["account"].strip())
-    listing = [] if filters.get("account") and account is None else selectors.flow_list(
+        account = account_by_user_name(organization, filters["account"].strip())
+    since_at, before = periods.instants(filters.get("since"), filters.get("until"))
+    listing = [] if filters.get("account") and account is None else flow_list(
         organization, verdict=filters.get("verdict", ""), data_category=filters.get("data_category", ""),
         purpose=filters.get("purpose", ""), destination=filters.get("destination", "").strip(), account=account,
-        since=filters.get("since"), until=filters.get("until"), cursor=filters.get("cursor"))
+        since=since_at, before=before, cursor=filters.get("cursor"), limit=selectors.PAGE_SIZE + 1)
     more = len(listing) > selectors.PAGE_SIZE
     listing = listing[:selectors.PAGE_SIZE]
     since, until = periods.period(30)

@@ -1,13 +1,13 @@
-"""Reads of judged flows: exposure from the rollups."""
+"""Reads of judged flows: listings, exposure from the rollups, and counts over a period."""
 from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from accounts.models import Group
+from accounts.models import Account, Group
 
-from .models import ExposureRollup, ExposureSeen, TelemetryFlow, Verdict
+from .models import ExposureRollup, ExposureSeen, FlowAccount, TelemetryFlow, Verdict
 
 STREAM_CHUNK = 10_000
 
@@ -89,3 +89,47 @@ def exposure_records_since(organization, *, purposes: frozenset, after_id: int) 
     `after_id`, in id order."""
     return list(ExposureSeen.objects.filter(organization=organization, pk__gt=after_id, purpose__in=purposes)
                 .order_by("pk").values_list("pk", "account_id", "day", "data_category", "purpose"))
+
+
+def flow_list(organization, *, limit: int, verdict: str = "", data_category: str = "", purpose: str = "",
+              destination: str = "", account: Account | None = None, since: datetime | None = None,
+              before: datetime | None = None, cursor: tuple[datetime, int] | None = None) -> list[TelemetryFlow]:
+    """The organization's flows, newest first, at most `limit`, matching every filter given: `account`
+    among their accounts, occurred from `since` and before `before`, after `cursor` (the instant and id
+    of the last flow of the page before)."""
+    given = {"verdict": verdict, "data_category": data_category, "purpose": purpose, "destination": destination,
+             "occurred_at__gte": since, "occurred_at__lt": before}
+    flows = TelemetryFlow.objects.filter(organization=organization,
+                                         **{lookup: value for lookup, value in given.items() if value})
+    if account is not None:
+        flows = flows.filter(pk__in=FlowAccount.objects.filter(account=account).values("flow_id"))
+    if cursor:
+        flows = flows.filter(Q(occurred_at__lt=cursor[0]) | Q(occurred_at=cursor[0], pk__lt=cursor[1]))
+    return list(flows.defer("batch").order_by("-occurred_at", "-pk")[:limit])
+
+
+def account_flows(account: Account, limit: int = 30) -> list[FlowAccount]:
+    """The account's latest flows (its links to them, each with its flow)."""
+    return list(FlowAccount.objects.filter(account=account).select_related("flow").order_by("-flow_id")[:limit])
+
+
+def flow_counts(organization, *, since: datetime, until: datetime):
+    """The organization's flows that occurred in [since, until) in one grouped scan, each flow counted
+    once: per day, data category, purpose, destination and verdict, how many (`n`) and their volume
+    (`total_volume`)."""
+    return (TelemetryFlow.objects.filter(organization=organization, occurred_at__gte=since, occurred_at__lt=until)
+            .annotate(day=TruncDate("occurred_at"))
+            .values("day", "data_category", "purpose", "destination", "verdict")
+            .annotate(n=Count("id"), total_volume=Sum("volume"))
+            .order_by())
+
+
+def top_blocking_accounts(organization, *, since: datetime, until: datetime, limit: int) -> tuple[list[dict], int]:
+    """The accounts that blocked the most violations that occurred in [since, until), most first (at most
+    `limit`, each with its `account_id`, `violations` and their `volume`), and how many accounts blocked any."""
+    links = FlowAccount.objects.filter(blocking=True, flow__organization=organization,
+                                       flow__verdict=Verdict.VIOLATION, flow__occurred_at__gte=since,
+                                       flow__occurred_at__lt=until)
+    top = list(links.values("account_id").annotate(violations=Count("flow_id"), volume=Sum("flow__volume"))
+               .order_by("-violations", "account_id")[:limit])
+    return top, links.values("account_id").distinct().count() if top else 0

@@ -90,6 +90,19 @@ def catalog_names(organization: Organization) -> CatalogNames:
     )
 
 
+def catalog_by_key(organization: Organization) -> dict:
+    """Names, kinds and Fides keys of the organization's catalog, by key: plain data, as reports state it."""
+    return {
+        "data_categories": {row["key"]: {"name": row["name"], "kind": row["kind"], "fides_key": row["fides_key"]}
+                            for row in catalog_entries(DataCategory, organization).values("key", "name", "kind",
+                                                                                          "fides_key")},
+        "purposes": {row["key"]: {"name": row["name"], "fides_key": row["fides_key"], "is_ai": row["is_ai"]}
+                     for row in catalog_entries(Purpose, organization).values("key", "name", "fides_key", "is_ai")},
+        "features": {row["key"]: {"name": row["name"], "fides_key": row["fides_key"]}
+                     for row in catalog_entries(AIFeature, organization).values("key", "name", "fides_key")},
+    }
+
+
 def rule_versions_at(organization: Organization, at: datetime):
     """The rule versions in force at `at`: saved by then, not yet replaced, not expired."""
     return (PolicyRuleVersion.objects
@@ -337,16 +350,38 @@ def terms_by_date(organization: Organization) -> list[dict]:
                 .values("version", "effective_at", "requires_reconsent"))
 
 
-def consent_actions_per_day(organization: Organization, *, since: datetime, up_to_version: int,
-                            after_version: int | None = None):
-    """(day, action, count) of the organization's consent events since `since` that policy versions after
-    `after_version` up to `up_to_version` made (with no `after_version`, events without a version too)."""
-    if after_version is None:
-        versions = Q(policy_version__lte=up_to_version) | Q(policy_version__isnull=True)
-    else:
-        versions = Q(policy_version__gt=after_version, policy_version__lte=up_to_version)
-    return (ConsentEvent.objects.filter(versions, organization=organization, occurred_at__gte=since)
-            .annotate(day=TruncDate("occurred_at")).values_list("day", "action").annotate(n=Count("id")))
+def terms_versions_of(organization: Organization, *, effective_before: datetime | None = None,
+                      consent_counts: bool = False) -> list[TermsVersion]:
+    """The organization's terms versions in the order they take effect (those taking effect before
+    `effective_before` when given), what each covers read along (category and purpose); with
+    `consent_counts`, each with the number of consents given under it (`consent_count`)."""
+    versions = TermsVersion.objects.filter(organization=organization)
+    if effective_before is not None:
+        versions = versions.filter(effective_at__lt=effective_before)
+    if consent_counts:
+        versions = versions.annotate(consent_count=Count("consents", distinct=True))
+    return list(versions.prefetch_related("covers__data_category", "covers__purpose").order_by("effective_at", "pk"))
+
+
+def consent_actions_per_day(organization: Organization, *, since: datetime, until: datetime | None = None,
+                            up_to_version: int | None = None, after_version: int | None = None):
+    """(day, action, count) of the organization's consent events that occurred from `since` (and before
+    `until`). With `up_to_version`, only those that policy versions after `after_version` up to
+    `up_to_version` made (with no `after_version`, events without a version too)."""
+    events = ConsentEvent.objects.filter(organization=organization, occurred_at__gte=since)
+    if until is not None:
+        events = events.filter(occurred_at__lt=until)
+    if after_version is not None:
+        events = events.filter(policy_version__gt=after_version, policy_version__lte=up_to_version)
+    elif up_to_version is not None:
+        events = events.filter(Q(policy_version__lte=up_to_version) | Q(policy_version__isnull=True))
+    return events.annotate(day=TruncDate("occurred_at")).values_list("day", "action").annotate(n=Count("id"))
+
+
+def consent_actions_by_mechanism(organization: Organization, *, since: datetime, until: datetime):
+    """(mechanism, action, count) of the organization's consent events that occurred in [since, until)."""
+    return (ConsentEvent.objects.filter(organization=organization, occurred_at__gte=since, occurred_at__lt=until)
+            .values_list("mechanism", "action").annotate(n=Count("id")).order_by("mechanism", "action"))
 
 
 def consent_events(organization: Organization):

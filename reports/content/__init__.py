@@ -11,16 +11,17 @@ from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
-from accounts.models import Group, Organization
+from accounts.models import Organization
+from accounts.selectors import accounts_governed_at, group_names
 from audit.chain import iso
 from governance.consent import BASIS_KEYS, MISSING
 from governance.memberships import members_by_group
-from governance.selectors import build_snapshot
+from governance.selectors import build_snapshot, catalog_by_key
 
 from .. import periods
 from .consent import consent_activity, consent_coverage
 from .evidence import audit_evidence
-from .inventory import catalog_of, governed_accounts, labels_of
+from .inventory import labels_of
 from .processing import processing_record
 from .switches import policy_changes, switches_at, terms_versions
 from .violations import flow_figures
@@ -38,12 +39,11 @@ def report_content(organization: Organization, *, start: date, end: date, now: d
     now = now or timezone.now()
     start_at, end_at = periods.midnight(start), periods.midnight(end)
     as_of = min(end_at - timedelta(microseconds=1), now)
-    names = catalog_of(organization)
+    names = catalog_by_key(organization)
     labels = labels_of(names)
     snapshot = build_snapshot(organization, at=as_of)
-    population = governed_accounts(organization, end_at)
-    groups = dict(Group.objects.filter(organization=organization, created_at__lt=end_at)
-                  .order_by("display_name", "pk").values_list("pk", "display_name"))
+    population = accounts_governed_at(organization, end_at)
+    groups = group_names(organization, created_before=end_at)
     members = members_by_group(snapshot.account_groups, population)
     progress(15)
 

@@ -2,9 +2,6 @@
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from django.db.models import Count
-from django.db.models.functions import TruncDate
-
 from accounts.models import Organization
 from audit.chain import iso
 from governance.consent import (BASIS_FREELY_GIVEN, BASIS_NOT_FREELY_GIVEN, BASIS_KEYS, MISSING, NOT_FREELY_GIVEN,
@@ -12,8 +9,7 @@ from governance.consent import (BASIS_FREELY_GIVEN, BASIS_NOT_FREELY_GIVEN, BASI
 from governance.engine import PolicySnapshot
 from governance.labels import CatalogLabels
 from governance.memberships import NO_GROUP
-from governance.models import ConsentEvent
-from governance.selectors import load_consents
+from governance.selectors import consent_actions_by_mechanism, consent_actions_per_day, load_consents
 
 
 def consent_coverage(organization: Organization, snapshot: PolicySnapshot, labels: CatalogLabels,
@@ -71,14 +67,12 @@ def consent_coverage(organization: Organization, snapshot: PolicySnapshot, label
 
 def consent_activity(organization: Organization, start_at: datetime, end_at: datetime) -> dict:
     """Grants and revocations that occurred in the period: by mechanism, and per day."""
-    events = ConsentEvent.objects.filter(organization=organization, occurred_at__gte=start_at, occurred_at__lt=end_at)
     by_mechanism = defaultdict(lambda: {"grant": 0, "revoke": 0})
-    for row in events.values("mechanism", "action").annotate(n=Count("id")).order_by("mechanism", "action"):
-        by_mechanism[row["mechanism"]][row["action"]] = row["n"]
+    for mechanism, action, n in consent_actions_by_mechanism(organization, since=start_at, until=end_at):
+        by_mechanism[mechanism][action] = n
     daily = defaultdict(lambda: {"grant": 0, "revoke": 0})
-    for row in (events.annotate(day=TruncDate("occurred_at")).values("day", "action").annotate(n=Count("id"))
-                .order_by("day", "action")):
-        daily[row["day"].isoformat()][row["action"]] = row["n"]
+    for day, action, n in consent_actions_per_day(organization, since=start_at, until=end_at):
+        daily[day.isoformat()][action] = n
     not_free = sum(by_mechanism[m]["grant"] for m in NOT_FREELY_GIVEN)
     return {"grants": sum(v["grant"] for v in by_mechanism.values()),
             "revocations": sum(v["revoke"] for v in by_mechanism.values()),

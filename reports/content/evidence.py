@@ -1,19 +1,15 @@
 """The audit evidence of a period: its events by kind, the signed digest covering its end, its chain verified."""
 from datetime import datetime
 
-from django.db.models import Count
-
 from accounts.models import Organization
 from audit.chain import iso
 from audit.models import AuditDigest
-from audit.selectors import covering_digest, digest_signature_valid, events_of, verify_segment
+from audit.selectors import covering_digest, digest_signature_valid, event_counts_by_kind, verify_segment
 
 
 def audit_evidence(organization: Organization, start_at: datetime, end_at: datetime, now: datetime) -> dict:
     """The audit events recorded in the period by kind, the signed digest covering the period's end, and
     the chain between the digests around the period, verified."""
-    kinds = (events_of(organization).filter(occurred_at__gte=start_at, occurred_at__lt=end_at)
-             .values("kind").annotate(n=Count("id")).order_by("kind"))
     digest = covering_digest(organization, end_at) if end_at <= now else None
     chain = verify_period_chain(organization, start_at, digest)
     described = None
@@ -25,7 +21,8 @@ def audit_evidence(organization: Organization, start_at: datetime, end_at: datet
             "key_fingerprint": digest.key_fingerprint, "signature": digest.signature, "body": digest.body,
             "signature_valid": digest_signature_valid(digest),
         }
-    return {"events_in_period": {row["kind"]: row["n"] for row in kinds}, "digest": described, "chain": chain}
+    return {"events_in_period": event_counts_by_kind(organization, since=start_at, until=end_at),
+            "digest": described, "chain": chain}
 
 
 def verify_period_chain(organization: Organization, start_at: datetime, covering: AuditDigest | None) -> dict:

@@ -6,13 +6,14 @@ from datetime import datetime
 
 import orjson
 
-from accounts.models import Account, Organization
+from accounts.models import Organization
+from accounts.selectors import user_names_of
 from audit.chain import iso
 from audit.models import EventKind
-from audit.selectors import events_of
+from audit.selectors import event_bodies
 from governance.engine import Effective, PolicySnapshot, Target, resolve
 from governance.labels import CatalogLabels
-from governance.models import TermsVersion
+from governance.selectors import terms_versions_of
 
 # An account id no real account has: the engine resolves it with only the groups we give it.
 PROBE = -1
@@ -71,7 +72,7 @@ def rules_in_force(snapshot: PolicySnapshot, labels: CatalogLabels, groups: dict
     entries += [(target, rule) for rules in snapshot.group_rules.values() for target, rule in rules.items()]
     entries += [(target, rule) for rules in snapshot.account_rules.values() for target, rule in rules.items()]
     account_ids = {rule.account_id for _, rule in entries if rule.account_id}
-    user_names = dict(Account.objects.filter(pk__in=account_ids).values_list("pk", "user_name")) if account_ids else {}
+    user_names = user_names_of(account_ids)
     order = {"organization": 0, "group": 1, "account": 2}
     entries.sort(key=lambda entry: (order[entry[1].scope], entry[1].id))
     return [{"id": rule.id, "scope": rule.scope, "group": rule.group_id,
@@ -84,11 +85,8 @@ def rules_in_force(snapshot: PolicySnapshot, labels: CatalogLabels, groups: dict
 def policy_changes(organization: Organization, start_at: datetime, end_at: datetime,
                    labels: CatalogLabels) -> list[dict]:
     """Every rule created, changed or deleted in the period, from the audit trail: who, when, why."""
-    rows = (events_of(organization)
-            .filter(kind=EventKind.POLICY_CHANGED, occurred_at__gte=start_at, occurred_at__lt=end_at)
-            .order_by("seq").values_list("seq", "body"))
     changes = []
-    for seq, body in rows.iterator(chunk_size=2000):
+    for seq, body in event_bodies(organization, kind=EventKind.POLICY_CHANGED, since=start_at, until=end_at):
         event = orjson.loads(body)
         payload = event["payload"]
         before, after = payload.get("before") or {}, payload.get("after") or {}
@@ -107,9 +105,7 @@ def policy_changes(organization: Organization, start_at: datetime, end_at: datet
 
 
 def terms_versions(organization: Organization, start_at: datetime, end_at: datetime) -> list[dict]:
-    versions = (TermsVersion.objects.filter(organization=organization, effective_at__lt=end_at)
-                .prefetch_related("covers__data_category", "covers__purpose").order_by("effective_at", "pk"))
     return [{"version": terms.version, "effective_at": iso(terms.effective_at),
              "requires_reconsent": terms.requires_reconsent, "in_period": terms.effective_at >= start_at,
              "covers": sorted(f"{c.data_category.key}/{c.purpose.key}" for c in terms.covers.all())}
-            for terms in versions]
+            for terms in terms_versions_of(organization, effective_before=end_at)]

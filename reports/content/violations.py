@@ -2,12 +2,10 @@
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
-
-from accounts.models import Account, Organization
-from flows.models import FlowAccount, TelemetryFlow, Verdict
-from flows.selectors import exposure
+from accounts.models import Organization
+from accounts.selectors import accounts_with_groups
+from flows.models import Verdict
+from flows.selectors import exposure, flow_counts, top_blocking_accounts
 from governance.labels import CatalogLabels
 from governance.memberships import NO_GROUP
 
@@ -35,14 +33,9 @@ def flow_figures(organization: Organization, start_at: datetime, end_at: datetim
     exposure rollups (it matches `/api/v1/exposure/`), where a flow carrying the data of accounts in
     several groups counts once in each of them.
     """
-    rows = (TelemetryFlow.objects.filter(organization=organization, occurred_at__gte=start_at, occurred_at__lt=end_at)
-            .annotate(day=TruncDate("occurred_at"))
-            .values("day", "data_category", "purpose", "destination", "verdict")
-            .annotate(n=Count("id"), total_volume=Sum("volume"))
-            .order_by())
     total = _tally()
     cells, categories, purposes, destinations, daily = (defaultdict(_tally) for _ in range(5))
-    for row in rows:
+    for row in flow_counts(organization, since=start_at, until=end_at):
         verdict, n, volume = row["verdict"], row["n"], row["total_volume"] or 0
         for tally in (total, cells[(row["data_category"], row["purpose"], row["destination"])],
                       categories[row["data_category"]], purposes[row["purpose"]],
@@ -80,14 +73,8 @@ def flow_figures(organization: Organization, start_at: datetime, end_at: datetim
 def worst_accounts(organization: Organization, start_at: datetime, end_at: datetime,
                    groups: dict[int, str]) -> tuple[list[dict], int]:
     """The accounts that blocked the most flows in the period, and how many accounts blocked any."""
-    links = FlowAccount.objects.filter(blocking=True, flow__organization=organization,
-                                       flow__verdict=Verdict.VIOLATION, flow__occurred_at__gte=start_at,
-                                       flow__occurred_at__lt=end_at)
-    top = list(links.values("account_id").annotate(violations=Count("flow_id"), volume=Sum("flow__volume"))
-               .order_by("-violations", "account_id")[:WORST_ACCOUNTS])
-    violating = links.values("account_id").distinct().count() if top else 0
-    ids = [row["account_id"] for row in top]
-    accounts = {a.pk: a for a in Account.objects.filter(pk__in=ids).prefetch_related("groups")}
+    top, violating = top_blocking_accounts(organization, since=start_at, until=end_at, limit=WORST_ACCOUNTS)
+    accounts = accounts_with_groups([row["account_id"] for row in top])
     return [{"account": accounts[row["account_id"]].user_name,
              "display_name": accounts[row["account_id"]].display_name,
              "groups": sorted(g.display_name for g in accounts[row["account_id"]].groups.all()),
