@@ -198,7 +198,7 @@ AUDIT_DRAIN_BATCH = env.int("AUDIT_DRAIN_BATCH", default=2000)
 # Flow batches still waiting after this long are re-driven by the sweep (a lost task, a dead worker).
 FLOW_SWEEP_AFTER_SECONDS = env.float("FLOW_SWEEP_AFTER_SECONDS", default=60)
 FLOW_SWEEP_LIMIT = env.int("FLOW_SWEEP_LIMIT", default=500)
-# Webhooks reach public addresses only (flows/outbound.py); these named hosts, comma-separated, may be
+# Webhooks reach public addresses only (config/outbound.py); these named hosts, comma-separated, may be
 # internal (tests, on-premise receivers). Production sends webhooks over HTTPS only.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 WEBHOOK_HTTPS_ONLY = PRODUCTION
@@ -218,6 +218,10 @@ CELERY_BEAT_SCHEDULE["reports-sweep"] = {"task": "reports.tasks.sweep_reports", 
 # keys, newest first: secrets are written with the first and read with any, so a key can be rotated.
 # Unset, a key is derived from SECRET_KEY (rotating SECRET_KEY then means re-entering client secrets).
 SSO_SECRET_KEYS = env.list("SSO_SECRET_KEYS", default=[])
+# Identity providers are fetched at public addresses only (config/outbound.py), over HTTPS in
+# production; these named hosts, comma-separated, may be internal (an on-premise IdP, tests).
+SSO_ALLOWED_HOSTS = env.list("SSO_ALLOWED_HOSTS", default=[])
+SSO_HTTPS_ONLY = PRODUCTION
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")

@@ -13,9 +13,9 @@ from django.utils import timezone
 from audit import services as audit
 from audit.actors import Actor
 from audit.models import EventKind
+from config import outbound
 from config.tasks import enqueue_on_commit
 
-from . import outbound
 from .models import TelemetryFlow, Verdict, WebhookDelivery, WebhookEndpoint
 
 TIMEOUT_SECONDS = 10

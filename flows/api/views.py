@@ -6,11 +6,12 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import outbound
 from config.api import OrgAPIMixin, StrictModelSerializer, gc_paused
 from config.filters import UTCDateTimeFilter
 from governance.selectors import compiled_policy, known_accounts
 
-from .. import batches, outbound, selectors, validation, webhooks
+from .. import batches, selectors, validation, webhooks
 from ..errors import InvalidBatch
 from ..models import FlowBatch, TelemetryFlow, WebhookEndpoint
 

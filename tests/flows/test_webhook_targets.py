@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from audit.models import OutboxEntry
-from flows import outbound
+from config import outbound
 from flows.models import WebhookDelivery, WebhookEndpoint
 from flows.tasks import deliver_webhook
 from flows.webhooks import DeliveryFailed, deliver

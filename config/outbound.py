@@ -1,12 +1,13 @@
-"""Where a webhook may be sent, and how it gets there.
+"""Where the server may send a request that a customer chose, and how it gets there.
 
-A webhook URL is chosen by an API caller, and the workers POST to it from inside the network: left
-unchecked it reaches the cloud metadata service, Redis or the database (SSRF). So a target must be
-public: every address its host resolves to is checked, when the URL is saved and again at each
-delivery, and the delivery connects to an address it checked, never to a second DNS answer (DNS
-rebinding), while the Host header, TLS SNI and the certificate check still name the host. Redirects
-are not followed. Named hosts in ``WEBHOOK_ALLOWED_HOSTS`` skip the address check (tests,
-on-premise receivers); every other rule holds for them too.
+A webhook URL is chosen by an API caller, an identity provider's issuer by an organization's owner,
+and our processes fetch them from inside the network: left unchecked they reach the cloud metadata
+service, Redis or the database (SSRF). So a target must be public: every address its host resolves
+to is checked, when the URL is saved and again before each request, and a webhook delivery connects
+to an address it checked, never to a second DNS answer (DNS rebinding), while the Host header, TLS
+SNI and the certificate check still name the host. Redirects are not followed. Named hosts in an
+allow-list (``WEBHOOK_ALLOWED_HOSTS``, ``SSO_ALLOWED_HOSTS``) skip the address check (tests,
+on-premise receivers and identity providers); every other rule holds for them too.
 """
 import http.client
 import ipaddress
@@ -30,7 +31,7 @@ _CREDENTIALS = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/?#]*@", re.IGNORECASE)
 
 
 class RefusedTarget(ValueError):
-    """The URL may not receive webhooks; the message tells the caller why."""
+    """The URL may not be requested; the message tells the caller why."""
 
 
 class UnresolvedHost(RefusedTarget):
@@ -59,8 +60,13 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_global and not address.is_multicast and not address.is_reserved
 
 
-def check(url: str) -> Target:
-    """The target of a webhook URL, every address of its host checked; raises RefusedTarget."""
+def check(url: str, *, allowed: list[str] | None = None, https_only: bool | None = None) -> Target:
+    """The target of a URL, every address of its host checked; raises RefusedTarget.
+
+    `allowed` names hosts that may be internal and `https_only` refuses http://; both default to the
+    webhooks' settings (WEBHOOK_ALLOWED_HOSTS, WEBHOOK_HTTPS_ONLY).
+    """
+    https_only = settings.WEBHOOK_HTTPS_ONLY if https_only is None else https_only
     if any(c.isspace() or not c.isprintable() for c in url):
         raise RefusedTarget("Must not contain spaces or control characters.")
     try:
@@ -68,11 +74,10 @@ def check(url: str) -> Target:
         port = parts.port
     except ValueError as exc:
         raise RefusedTarget(f"Not a valid URL: {exc}.") from exc
-    if parts.scheme not in ("https", "http") or (parts.scheme == "http" and settings.WEBHOOK_HTTPS_ONLY):
-        raise RefusedTarget("Must be an https:// URL." if settings.WEBHOOK_HTTPS_ONLY
-                            else "Must be an http:// or https:// URL.")
+    if parts.scheme not in ("https", "http") or (parts.scheme == "http" and https_only):
+        raise RefusedTarget("Must be an https:// URL." if https_only else "Must be an http:// or https:// URL.")
     if "@" in parts.netloc:
-        raise RefusedTarget("Must not carry credentials (user:password@): receivers check X-Signature-256.")
+        raise RefusedTarget("Must not carry credentials (user:password@).")
     if port is not None and port not in (80, 443) and not 1024 <= port <= 65535:
         raise RefusedTarget(f"Port {port} is not allowed: use {PORTS}.")
     path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -81,7 +86,7 @@ def check(url: str) -> Target:
     host = _host(parts.hostname or "")
     port = port or (443 if parts.scheme == "https" else 80)
     addresses = (host,) if _is_address(host) else _resolve(host, port)
-    if host not in allowed_hosts() and not all(is_public(ipaddress.ip_address(a)) for a in addresses):
+    if host not in allowed_hosts(allowed) and not all(is_public(ipaddress.ip_address(a)) for a in addresses):
         raise RefusedTarget("Must reach a public address: this host is (or resolves to) a loopback, private, "
                             "link-local, multicast or reserved one. Ask the operator to allow an internal host.")
     return Target(parts.scheme, host, port, path or "/", addresses)
@@ -134,10 +139,10 @@ def _resolve(host: str, port: int) -> tuple[str, ...]:
     return addresses
 
 
-def allowed_hosts() -> set[str]:
-    """WEBHOOK_ALLOWED_HOSTS, written the way check() writes a host."""
+def allowed_hosts(entries: list[str] | None = None) -> set[str]:
+    """The allow-list (WEBHOOK_ALLOWED_HOSTS unless given), written the way check() writes a host."""
     allowed = set()
-    for entry in settings.WEBHOOK_ALLOWED_HOSTS:
+    for entry in settings.WEBHOOK_ALLOWED_HOSTS if entries is None else entries:
         try:
             allowed.add(_host(entry.strip().strip("[]")))
         except RefusedTarget:
