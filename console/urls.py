@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import sso, views
 
 app_name = "console"
 
@@ -17,4 +17,5 @@ urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("settings/", views.organization_settings, name="settings"),
+    path("settings/single-sign-on/", sso.single_sign_on, name="sso"),
 ]

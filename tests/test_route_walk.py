@@ -146,6 +146,7 @@ ROUTES = {
     "console:token-revoke": console(lambda o: f"/console/tokens/{o['token'].pk}/revoke/", ("post",),
                                     names_ours=True, writers_only=True),
     "console:settings": console(lambda o: "/console/settings/", CONSOLE_FORM),  # owners change it
+    "console:sso": console(lambda o: "/console/settings/single-sign-on/", CONSOLE_FORM),  # owners change it
     # open to anyone: nothing of any organization's behind them
     "schema": Route("public", lambda o: "/api/schema/", ("get",)),
     "api-docs": Route("public", lambda o: "/api/docs/", ("get",)),
