@@ -4,7 +4,8 @@ One function answers for the console's pages and the API's session authenticatio
 two cannot disagree. A session may act in an organization where its user has a role, and
 - if the organization requires SSO: only when the session was signed in through that
   organization's IdP, unless the user is its break-glass owner;
-- as an owner or admin without SSO: only once the session passed a TOTP check (django-otp).
+- as an owner or admin without SSO, or as anyone who turned one-time codes on: only once the
+  session passed a TOTP check (django-otp).
 """
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from .models import SignInPolicy
 ORGANIZATION_KEY = "organization_id"  # the organization chosen in the session
 SSO_ORGANIZATION_KEY = "sso_organization_id"  # set only by a sign-in through that organization's IdP
 METHOD_KEY = "sign_in_method"  # "password", "oidc" or "saml"
+CODE_ENROLLED_KEY = "totp_enrolled"  # the user had one-time codes on when this session signed in
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def access_for_session(user, session) -> Access:
         policy = SignInPolicy.objects.filter(organization_id=chosen.organization_id).first()
         if policy is not None and policy.require_sso and policy.break_glass_user_id != user.pk:
             return Access(chosen, "sso_required")
-        if chosen.role in WRITER_ROLES and not _otp_verified(user):
+        if (chosen.role in WRITER_ROLES or session.get(CODE_ENROLLED_KEY)) and not _otp_verified(user):
             return Access(chosen, "mfa_required")
     return Access(chosen)
 

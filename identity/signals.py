@@ -8,7 +8,8 @@ from audit import services as audit
 from audit.actors import Actor, user_actor
 from audit.models import EventKind
 
-from .access import METHOD_KEY
+from .access import CODE_ENROLLED_KEY, METHOD_KEY
+from .mfa import confirmed_device
 
 
 def client_ip(request) -> str | None:
@@ -22,6 +23,8 @@ def record_password_sign_in(sender, request, user, **kwargs):
     is recorded by identity.services, in the one organization whose IdP signed the user in)."""
     if request is not None and request.session.get(METHOD_KEY, "password") != "password":
         return
+    if request is not None and confirmed_device(user) is not None:
+        request.session[CODE_ENROLLED_KEY] = True  # whoever turned codes on is asked for one, whatever the role
     with transaction.atomic():
         for org_role in OrgRole.objects.filter(user=user).select_related("organization"):
             audit.record(organization=org_role.organization, kind=EventKind.CONSOLE_LOGIN, actor=user_actor(user),

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import OrgRole
 
 from . import mfa as mfa_devices
-from .access import ORGANIZATION_KEY
+from .access import CODE_ENROLLED_KEY, ORGANIZATION_KEY, access_for_session
 from .forms import ThrottledAuthenticationForm
 
 
@@ -40,7 +40,8 @@ def switch_organization(request):
 @require_http_methods(["GET", "POST"])
 @login_required
 def mfa(request):
-    """The one-time-code check of a password session, or the enrolment of an authenticator app."""
+    """The one-time-code check of a password session, or the enrolment of an authenticator app: required
+    for owners and admins, offered to everyone else (once on, they are asked for codes too)."""
     device = mfa_devices.confirmed_device(request.user)
     enrolling = device is None
     if enrolling:
@@ -53,9 +54,11 @@ def mfa(request):
     if request.method == "POST":
         error = mfa_devices.verify(request, device, request.POST.get("code", ""))
         if error is None:
+            request.session[CODE_ENROLLED_KEY] = True
             return redirect(next_url or "home")
+    required = access_for_session(request.user, request.session).refused == "mfa_required"
     return render(request, "identity/mfa.html", {
-        "enrolling": enrolling, "next": next_url, "error": error,
+        "enrolling": enrolling, "required": required, "next": next_url, "error": error,
         "qr_code": mfa_devices.qr_code_svg_data_uri(device) if enrolling else None,
         "secret": b32encode(device.bin_key).decode() if enrolling else None,
     }, status=400 if error else 200)

@@ -107,3 +107,17 @@ def test_a_password_sign_in_and_a_wrong_password_are_audited_with_the_address(or
     assert refused["payload"] == {"method": "password", "reason": "wrong_password", "ip": "198.51.100.4"}
     signed_in = events(org, "console.login")
     assert signed_in[-1]["payload"] == {"method": "password", "role": "auditor", "ip": "198.51.100.5"}
+
+
+def test_an_auditor_may_turn_codes_on_and_is_then_asked_for_one_at_every_sign_in(org):
+    auditor = member(org, "auditor")
+    client = password_session(auditor)
+    offer = client.get("/sign-in/code/?next=/console/audit/")
+    assert offer.context["enrolling"] and not offer.context["required"] and "Not now" in offer.content.decode()
+    device = TOTPDevice.objects.get(user=auditor, confirmed=False)
+    assert client.post("/sign-in/code/", {"code": f"{totp(device.bin_key):06d}"}).status_code == 302
+    assert client.get("/console/audit/").status_code == 200
+
+    later = Client()
+    later.post("/login/", {"username": auditor.username, "password": PASSWORD})
+    assert later.get("/console/audit/")["Location"] == "/sign-in/code/?next=/console/audit/"
