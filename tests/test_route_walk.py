@@ -31,11 +31,13 @@ from flows.validation import validate_flows
 from governance import services as governance
 from governance.models import ConsentEvent, DataCategory, PolicyRule, Purpose, TermsVersion
 from governance.selectors import compiled_policy
+from identity.models import IdentityProvider
 from reports import services as report_services
 from reports.models import Report, ReportSchedule
 
 from .conftest import token_client
-from .factories import AccountFactory, GroupFactory, OrgRoleFactory, sign_in
+from .factories import AccountFactory, GroupFactory, OrganizationFactory, OrgRoleFactory, sign_in
+from .identity.saml_idp import key_and_certificate
 
 pytestmark = pytest.mark.django_db
 
@@ -152,6 +154,11 @@ ROUTES = {
     "api-docs": Route("public", lambda o: "/api/docs/", ("get",)),
     "api-redoc": Route("public", lambda o: "/api/redoc/", ("get",)),
     "login": Route("public", lambda o: "/login/", ("get", "post")),
+    # SAML sign-in to an organization with a SAML IdP (not the walked one: a refused answer is audited there)
+    "saml-login": Route("public", lambda o: f"/sso/{o['saml_org'].slug}/saml/login/", ("get",)),
+    "saml-metadata": Route("public", lambda o: f"/sso/{o['saml_org'].slug}/saml/metadata/", ("get",)),
+    # the IdP's answer: anything but one to a sign-in this browser started is refused, whoever posts it
+    "saml-acs": Route("public", lambda o: f"/sso/{o['saml_org'].slug}/saml/acs/", ("post",), owner_status=403),
     "logout": Route("public", lambda o: "/logout/", ("post", "options")),  # Django's LogoutView answers OPTIONS
     # Django's admin sign-in: no form of its own, only the way to /login/ (GET 302, a posted form 307)
     "admin:login": Route("public", lambda o: "/admin/login/", ("get", "post")),
@@ -183,8 +190,13 @@ def test_every_route_is_walked():
 # ---------------------------------------------------------------------------------------------------
 # The walked organization's objects, and what must not change
 
+@pytest.fixture(scope="session")
+def idp_certificate(tmp_path_factory):
+    return key_and_certificate(tmp_path_factory.mktemp("walked-idp"), "walked-idp")[1].read_text()
+
+
 @pytest.fixture
-def mine(org):
+def mine(org, idp_certificate):
     """One object of every kind, in `org`, with names found nowhere else."""
     group = GroupFactory(organization=org, display_name="Quokka Team")
     account = AccountFactory(organization=org, user_name="quokka@acme.test", groups=[group])
@@ -212,9 +224,12 @@ def mine(org):
     token, _ = accounts.create_api_token(organization=org, name="Quokka billing", scope="api", actor=SYSTEM)
     audit.drain_outbox(org.pk)
     event = AuditEvent.objects.filter(organization=org).order_by("seq").last()
+    saml_org = OrganizationFactory(slug="walked-saml", name="Walked SAML")
+    IdentityProvider.objects.create(organization=saml_org, protocol="saml", saml_entity_id="https://idp.walked.test",
+                                    saml_sso_url="https://idp.walked.test/sso", saml_certificate=idp_certificate)
     return {"org": org, "group": group, "account": account, "rule": rule, "terms": terms, "consent": consent,
             "batch": batch, "webhook": webhook, "event": event, "schedule": schedule, "report": report,
-            "token": token, "secrets": (org.name, account.user_name, group.display_name, "quokka-flow-1",
+            "token": token, "saml_org": saml_org, "secrets": (org.name, account.user_name, group.display_name, "quokka-flow-1",
                                         "hooks.acme.test", schedule.name, token.name, token.hint)}
 
 
