@@ -218,6 +218,9 @@ CELERY_BEAT_SCHEDULE["reports-sweep"] = {"task": "reports.tasks.sweep_reports", 
 # keys, newest first: secrets are written with the first and read with any, so a key can be rotated.
 # Unset, a key is derived from SECRET_KEY (rotating SECRET_KEY then means re-entering client secrets).
 SSO_SECRET_KEYS = env.list("SSO_SECRET_KEYS", default=[])
+# The console reaches an OIDC IdP over https only (identity.oidc), except with DEBUG or, when this is
+# set, at a loopback address: the tests' own IdP (tools/test-idp) serves plain http on 127.0.0.1.
+SSO_ALLOW_HTTP_LOOPBACK = env.bool("SSO_ALLOW_HTTP_LOOPBACK", default=False)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")

@@ -9,4 +9,9 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("sign-in/code/", views.mfa, name="mfa"),
     path("sign-in/sso-required/", views.sso_required, name="sso-required"),
+    # Single sign-on: the sign-in page's e-mail form, then per organization its start and the
+    # redirect URI to register at its IdP (https://<console host>/sso/<slug>/callback/).
+    path("sso/", views.sso_find, name="sso-find"),
+    path("sso/<slug:slug>/", views.sso_start, name="sso-start"),
+    path("sso/<slug:slug>/callback/", views.sso_callback, name="sso-callback"),
 ]

@@ -1,23 +1,90 @@
 from base64 import b32encode
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from accounts.models import OrgRole
 
 from . import mfa as mfa_devices
-from .access import ORGANIZATION_KEY
-from .forms import ThrottledAuthenticationForm
+from . import oidc
+from .access import ORGANIZATION_KEY, start_sso_session
+from .forms import SingleSignOnForm, ThrottledAuthenticationForm
+from .models import IdentityProvider, Protocol, SignInPolicy
+from .services import SignInRefused, complete_sso_sign_in, record_refusal
+from .signals import client_ip
 
 
 class SignInView(auth_views.LoginView):
     template_name = "identity/login.html"
     authentication_form = ThrottledAuthenticationForm
     http_method_names = ["get", "head", "post"]  # not Django's PUT-as-POST
+
+    def get_context_data(self, **kwargs):
+        return {"sso_form": SingleSignOnForm(), **super().get_context_data(**kwargs)}
+
+
+@require_POST
+def sso_find(request):
+    """The sign-in page's other form: a work e-mail address finds its organization's IdP."""
+    form = SingleSignOnForm(request.POST)
+    if form.is_valid():
+        return redirect("sso-start", slug=form.provider.organization.slug)
+    return render(request, "identity/login.html", {"form": ThrottledAuthenticationForm(request), "sso_form": form})
+
+
+@require_safe
+def sso_start(request, slug):
+    """Send the browser to the organization's IdP; an organization without one is not told apart
+    from an unknown one."""
+    provider = _oidc_provider(slug)
+    if provider is None:
+        return _no_single_sign_on(request)
+    try:
+        url = oidc.authorization_url(request.session, provider=provider,
+                                     redirect_uri=request.build_absolute_uri(reverse("sso-callback", args=[slug])))
+    except SignInRefused as refusal:
+        return _refused(request, provider, refusal)
+    return redirect(url)
+
+
+@require_safe
+def sso_callback(request, slug):
+    """The redirect URI to register at the IdP: its answer, checked, signs the person in."""
+    provider = _oidc_provider(slug)
+    if provider is None:
+        return _no_single_sign_on(request)
+    try:
+        identity = oidc.verified_identity(request.session, provider=provider, params=request.GET)
+        user = complete_sso_sign_in(provider=provider, identity=identity, ip=client_ip(request))
+    except SignInRefused as refusal:
+        return _refused(request, provider, refusal)
+    policy = SignInPolicy.objects.filter(organization_id=provider.organization_id).first()
+    start_sso_session(request, organization=provider.organization, user=user, method=provider.protocol,
+                      session_minutes=policy.session_minutes if policy else SignInPolicy().session_minutes)
+    return redirect("home")
+
+
+def _oidc_provider(slug):
+    return (IdentityProvider.objects.select_related("organization")
+            .filter(organization__slug=slug, enabled=True, protocol=Protocol.OIDC).first())
+
+
+def _no_single_sign_on(request):
+    messages.info(request, SingleSignOnForm.NO_SINGLE_SIGN_ON)
+    return redirect("login")
+
+
+def _refused(request, provider, refusal: SignInRefused):
+    record_refusal(organization=provider.organization, method=provider.protocol, reason=refusal.reason,
+                   ip=client_ip(request), detail=str(refusal.__cause__ or "")[:500])
+    return render(request, "identity/sso_refused.html", {"message": str(refusal), "reason": refusal.reason,
+                                                          "organization": provider.organization}, status=403)
 
 
 @require_GET

@@ -150,6 +150,10 @@ ROUTES = {
     "api-redoc": Route("public", lambda o: "/api/redoc/", ("get",)),
     "login": Route("public", lambda o: "/login/", ("get", "post")),
     "logout": Route("public", lambda o: "/logout/", ("post", "options")),  # Django's LogoutView answers OPTIONS
+    # Single sign-on (the walked organization has no IdP: its pages send everyone back to /login/)
+    "sso-find": Route("public", lambda o: "/sso/", ("post",)),
+    "sso-start": Route("public", lambda o: f"/sso/{o['org'].slug}/", ("get",)),
+    "sso-callback": Route("public", lambda o: f"/sso/{o['org'].slug}/callback/?code=c&state=s", ("get",)),
     # Django's admin sign-in: no form of its own, only the way to /login/ (GET 302, a posted form 307)
     "admin:login": Route("public", lambda o: "/admin/login/", ("get", "post")),
 }
