@@ -7,6 +7,7 @@ from django.test import Client
 from accounts.models import OrgRole
 from identity.access import METHOD_KEY, ORGANIZATION_KEY, SSO_ORGANIZATION_KEY
 from identity.models import IdentityProvider, SignInPolicy
+from identity import oidc
 from identity.oidc import pending_key
 from identity.secrets import seal
 
@@ -105,13 +106,17 @@ def test_an_id_token_for_another_nonce_is_refused(provider, org, test_idp):
     assert refusals(org) == ["nonce_mismatch"]
 
 
-def test_a_rotated_signing_key_is_fetched_when_first_seen(provider, org, test_idp):
+def test_a_rotated_signing_key_is_fetched_when_first_seen(provider, org, test_idp, monkeypatch):
+    fetches = []
+    fetch = oidc.signing_keys
+    monkeypatch.setattr(oidc, "signing_keys", lambda uri, refresh=False: fetches.append(refresh) or fetch(
+        uri, refresh=refresh))
     browser = Client()
     assert browser.get(answer_of(test_idp, browser, "ada")).status_code == 302  # key-1 known and cached
     test_idp.rotate_keys()
     browser = Client()
     assert browser.get(answer_of(test_idp, browser, "ada")).status_code == 302  # key-2: fetched again
-    assert refusals(org) == []
+    assert fetches == [False, False, True] and refusals(org) == []
 
 
 def test_an_idp_error_is_refused(provider, org, test_idp):
