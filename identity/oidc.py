@@ -35,7 +35,8 @@ TIMEOUT_SECONDS = 5
 CACHE_SECONDS = 300  # discovery documents and key sets; an unknown kid refetches the key set at once
 CLOCK_SKEW_SECONDS = 60
 # Asymmetric only: with HS* the IdP's client secret (or, in the classic confusion, its public key) signs.
-ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+                      "Ed25519")
 WANTED_SCOPES = ("openid", "email", "profile", "groups")  # those the IdP lists as supported are asked for
 
 

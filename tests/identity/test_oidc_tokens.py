@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.test import Client
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from identity.models import IdentityProvider
 from identity.oidc import pending_key
@@ -20,7 +20,7 @@ from identity.secrets import seal
 
 from .conftest import events
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore:EdDSA is deprecated")]  # IdPs still use it
 CLIENT_ID = "governance-console"
 
 
@@ -40,7 +40,8 @@ class ForgingIdP(ThreadingHTTPServer):
         key = key or self.key
         return jwt.encode({"alg": alg, "kid": key.kid},
                           {"iss": self.issuer, "aud": CLIENT_ID, "sub": "00u1", "email": "ada@acme.example",
-                           "groups": ["Console Admins"], "iat": now, "exp": now + 300, **claims}, key)
+                           "groups": ["Console Admins"], "iat": now, "exp": now + 300, **claims}, key,
+                          algorithms=[alg])
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -145,8 +146,16 @@ def test_a_forged_or_wrong_id_token_is_refused_and_audited(case, provider, org, 
     assert [e["payload"]["reason"] for e in events(org, "console.sign_in_refused")] == [reason]
 
 
-def test_the_same_server_signs_in_with_a_right_token(provider, org, idp):
-    response = answer(idp, lambda nonce: idp.sign(nonce=nonce))
+@pytest.mark.parametrize("alg, key", [
+    ("RS256", lambda: _key("rsa")),
+    ("PS256", lambda: _key("rsa-pss")),
+    ("ES256", lambda: ECKey.generate_key("P-256", parameters={"kid": "ec"})),
+    ("EdDSA", lambda: OKPKey.generate_key("Ed25519", parameters={"kid": "ed"})),
+])
+def test_the_same_server_signs_in_with_a_right_token(alg, key, provider, org, idp):
+    idp.key = key()
+    idp.published = [idp.key]
+    response = answer(idp, lambda nonce: idp.sign(nonce=nonce, alg=alg))
     assert response.status_code == 302 and response["Location"] == "/"
 
 
