@@ -33,6 +33,7 @@ class ForgingIdP(ThreadingHTTPServer):
         self.key = _key("key-1")
         self.published = [self.key]
         self.discovered_issuer = self.issuer
+        self.moved_to = ""  # its discovery document redirects there
         self.id_token = ""
 
     def sign(self, *, key=None, alg="RS256", **claims) -> str:
@@ -47,7 +48,11 @@ class ForgingIdP(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         idp = self.server
-        if self.path == "/.well-known/openid-configuration":
+        if self.path == "/.well-known/openid-configuration" and idp.moved_to:
+            self.send_response(302)
+            self.send_header("Location", idp.moved_to)
+            self.end_headers()
+        elif self.path == "/.well-known/openid-configuration":
             # It even advertises what must never be accepted.
             self._json({"issuer": idp.discovered_issuer, "authorization_endpoint": f"{idp.issuer}/auth",
                         "token_endpoint": f"{idp.issuer}/token", "jwks_uri": f"{idp.issuer}/jwks",
@@ -176,3 +181,9 @@ def test_a_discovery_document_of_another_issuer_is_refused(provider, org, idp):
     idp.discovered_issuer = "https://idp.globex.example"
     assert Client().get("/sso/acme/").status_code == 403
     assert [e["payload"]["reason"] for e in events(org, "console.sign_in_refused")] == ["wrong_issuer"]
+
+
+def test_a_redirect_away_from_the_idp_is_not_followed(provider, org, idp):
+    idp.moved_to = "https://idp.globex.example/.well-known/openid-configuration"
+    assert Client().get("/sso/acme/").status_code == 403
+    assert [e["payload"]["reason"] for e in events(org, "console.sign_in_refused")] == ["idp_error"]
