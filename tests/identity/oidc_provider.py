@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
+from django.core.cache import cache
 from joserfc.jwk import RSAKey
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,6 +122,7 @@ def test_idp(tmp_path, settings):
             pytest.fail(f"the real OIDC provider is missing in CI: {message}")
         pytest.skip(message)
     settings.SSO_ALLOW_HTTP_LOOPBACK = True
+    cache.clear()  # discovery documents and keys of an earlier test's IdP on the same port
     idp = TestIdP(tmp_path)
     idp.start()
     yield idp

@@ -10,6 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
@@ -89,6 +90,7 @@ def _b64(data: bytes) -> str:
 @pytest.fixture
 def idp(settings):
     settings.SSO_ALLOW_HTTP_LOOPBACK = True
+    cache.clear()  # discovery documents and keys of an earlier test's IdP on the same port
     server = ForgingIdP()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
