@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Role
@@ -107,6 +108,7 @@ def single_sign_on(request):
 
 def idp_addresses(organization) -> dict[str, str]:
     """What the IdP's administrator enters on their side: where it sends people back."""
-    base = f"{settings.SITE_URL.rstrip('/')}/sso/{organization.slug}"
-    return {"oidc_redirect_uri": f"{base}/callback/", "saml_acs_url": f"{base}/saml/acs/",
-            "saml_entity_id": f"{base}/saml/metadata/", "sign_in_url": f"{base}/"}
+    base = settings.SITE_URL.rstrip("/")
+    return {name: base + reverse(route, args=[organization.slug]) for name, route in (
+        ("sign_in_url", "sso-start"), ("oidc_redirect_uri", "sso-callback"), ("saml_acs_url", "saml-acs"),
+        ("saml_entity_id", "saml-metadata"))}

@@ -9,6 +9,8 @@ two cannot disagree. A session may act in an organization where its user has a r
 """
 from dataclasses import dataclass
 
+from django.contrib.auth import login
+
 from accounts.models import WRITER_ROLES, OrgRole
 
 from .models import SignInPolicy
@@ -53,3 +55,17 @@ def _otp_verified(user) -> bool:
     # django_otp's OTPMiddleware gives request.user an is_verified() that reads the session.
     is_verified = getattr(user, "is_verified", None)
     return bool(is_verified and is_verified())
+
+
+def start_sso_session(request, *, organization, user, method: str, session_minutes: int) -> None:
+    """Sign `user` in to a fresh session that counts as signed in through `organization`'s IdP.
+
+    The old session is flushed first: login() keeps the data of an anonymous session (it only cycles
+    its key) but flushes another user's, and METHOD_KEY must be in place before login() fires
+    user_logged_in, for identity.signals to leave the sign-in to the IdP's audit event.
+    """
+    request.session.flush()
+    request.session[METHOD_KEY] = method
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[ORGANIZATION_KEY] = request.session[SSO_ORGANIZATION_KEY] = organization.pk
+    request.session.set_expiry(session_minutes * 60)

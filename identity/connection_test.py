@@ -4,21 +4,19 @@ and say in words what is wrong, before anyone is locked out by it.
 For OIDC: the discovery document (its issuer exactly the one configured, the endpoints, the code
 flow, PKCE with S256, an asymmetric ID-token algorithm, the groups claim) and the JWKS (at least one
 signing key). For SAML: the signing certificate's dates and the SSO URL. Every URL meets the SSRF
-guard first, redirects are not followed, and each request waits 5 seconds at most.
+guard first, redirects are not followed, and each request waits 5 seconds at most (idp_http).
 """
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import requests
 from cryptography import x509
 from django.core.exceptions import ValidationError
 
 from .configuration import check_idp_url
+from .idp_http import fetch_json
 from .models import IdentityProvider, Protocol
 
-TIMEOUT_SECONDS = 5
 ASYMMETRIC = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-MAX_DOCUMENT_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -101,34 +99,3 @@ def _saml(provider: IdentityProvider) -> list[Finding]:
     else:
         found.append(Finding("ok", f"The signing certificate is valid until {until:%Y-%m-%d}."))
     return found
-
-
-def fetch_json(url: str) -> tuple[dict | None, str | None]:
-    """GET a JSON object from an IdP: (document, None) or (None, what went wrong in words)."""
-    try:
-        check_idp_url(url, "url")
-    except ValidationError as error:
-        return None, " ".join(error.messages)
-    try:
-        with requests.get(url, timeout=TIMEOUT_SECONDS, allow_redirects=False, stream=True,
-                          headers={"Accept": "application/json"}) as response:
-            if response.is_redirect:
-                return None, f"it answers with a redirect to {response.headers.get('Location')}; enter the final address."
-            if response.status_code != 200:
-                return None, f"it answers HTTP {response.status_code}."
-            body = response.raw.read(MAX_DOCUMENT_BYTES + 1, decode_content=True)
-    except requests.exceptions.SSLError:
-        return None, "its TLS certificate is not trusted (or does not name this host)."
-    except requests.exceptions.Timeout:
-        return None, f"no answer within {TIMEOUT_SECONDS} seconds."
-    except requests.exceptions.RequestException:
-        return None, "the connection failed (the host is down, or refuses connections)."
-    if len(body) > MAX_DOCUMENT_BYTES:
-        return None, "the document is larger than 512 KiB."
-    try:
-        document = requests.models.complexjson.loads(body)
-    except ValueError:
-        return None, "it is not JSON."
-    if not isinstance(document, dict):
-        return None, "it is not a JSON object."
-    return document, None

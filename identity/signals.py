@@ -8,7 +8,7 @@ from audit import services as audit
 from audit.actors import Actor, user_actor
 from audit.models import EventKind
 
-from .access import CODE_ENROLLED_KEY
+from .access import CODE_ENROLLED_KEY, METHOD_KEY
 from .mfa import confirmed_device
 
 
@@ -21,9 +21,8 @@ def client_ip(request) -> str | None:
 def record_password_sign_in(sender, request, user, **kwargs):
     """A password sign-in is an event in every organization the user has a role in (an SSO sign-in
     is recorded by identity.services, in the one organization whose IdP signed the user in)."""
-    # login() may have flushed the session (another user was signed in), so the method is on the request
-    if request is not None and getattr(request, "sign_in_method", "password") != "password":
-        return
+    if request is not None and request.session.get(METHOD_KEY, "password") != "password":
+        return  # identity.access.start_sso_session set it in the fresh session before login()
     if request is not None and confirmed_device(user) is not None:
         request.session[CODE_ENROLLED_KEY] = True  # whoever turned codes on is asked for one, whatever the role
     with transaction.atomic():

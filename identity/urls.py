@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import sso_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,7 +9,11 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("sign-in/code/", views.mfa, name="mfa"),
     path("sign-in/sso-required/", views.sso_required, name="sso-required"),
-    path("sso/<slug:slug>/saml/login/", views.saml_login, name="saml-login"),
-    path("sso/<slug:slug>/saml/acs/", views.saml_acs, name="saml-acs"),
-    path("sso/<slug:slug>/saml/metadata/", views.saml_metadata, name="saml-metadata"),
+    # Single sign-on: the sign-in page's e-mail form, then per organization its start URL and what
+    # to register at its IdP: the OIDC redirect URI, or the SAML ACS URL and SP metadata (entity id).
+    path("sso/", sso_views.sso_find, name="sso-find"),
+    path("sso/<slug:slug>/", sso_views.sso_start, name="sso-start"),
+    path("sso/<slug:slug>/callback/", sso_views.sso_callback, name="sso-callback"),
+    path("sso/<slug:slug>/saml/acs/", sso_views.saml_acs, name="saml-acs"),
+    path("sso/<slug:slug>/saml/metadata/", sso_views.saml_metadata, name="saml-metadata"),
 ]

@@ -155,11 +155,14 @@ ROUTES = {
     "api-redoc": Route("public", lambda o: "/api/redoc/", ("get",)),
     "login": Route("public", lambda o: "/login/", ("get", "post")),
     # SAML sign-in to an organization with a SAML IdP (not the walked one: a refused answer is audited there)
-    "saml-login": Route("public", lambda o: f"/sso/{o['saml_org'].slug}/saml/login/", ("get",)),
     "saml-metadata": Route("public", lambda o: f"/sso/{o['saml_org'].slug}/saml/metadata/", ("get",)),
     # the IdP's answer: anything but one to a sign-in this browser started is refused, whoever posts it
     "saml-acs": Route("public", lambda o: f"/sso/{o['saml_org'].slug}/saml/acs/", ("post",), owner_status=403),
     "logout": Route("public", lambda o: "/logout/", ("post", "options")),  # Django's LogoutView answers OPTIONS
+    # Single sign-on (the walked organization has no IdP: its pages send everyone back to /login/)
+    "sso-find": Route("public", lambda o: "/sso/", ("post",)),
+    "sso-start": Route("public", lambda o: f"/sso/{o['org'].slug}/", ("get",)),
+    "sso-callback": Route("public", lambda o: f"/sso/{o['org'].slug}/callback/?code=c&state=s", ("get",)),
     # Django's admin sign-in: no form of its own, only the way to /login/ (GET 302, a posted form 307)
     "admin:login": Route("public", lambda o: "/admin/login/", ("get", "post")),
 }

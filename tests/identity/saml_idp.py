@@ -69,7 +69,7 @@ class TestIdP:
     def answer(self, login_redirect: str, *, subject: str, attributes: dict, sign_assertion: bool = True,
                sign_response: bool = False, audience: str | None = None, destination: str | None = None) -> str:
         """The base64 SAMLResponse the IdP posts back for the AuthnRequest in `login_redirect` (the URL
-        our /saml/login/ sent the browser to), optionally wrong in one way."""
+        our /sso/<slug>/ sent the browser to), optionally wrong in one way."""
         # read, not checked: this IdP answers requests addressed to another IdP too, as an attacker's would
         request = authn_request_from_string(decode_base64_and_inflate(
             parse_qs(urlsplit(login_redirect).query)["SAMLRequest"][0]))

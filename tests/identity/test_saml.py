@@ -35,7 +35,7 @@ def idp(tmp_path, org):
 
 def start(browser: Client, organization) -> str:
     """The browser asks to sign in; the URL of the IdP it is sent to."""
-    response = browser.get(f"/sso/{organization.slug}/saml/login/")
+    response = browser.get(f"/sso/{organization.slug}/")
     assert response.status_code == 302
     assert response["Location"].startswith(f"{organization.identity_provider.saml_sso_url}?SAMLRequest=")
     return response["Location"]
@@ -56,7 +56,7 @@ def refusal_reasons(organization) -> list[str]:
 
 def assert_refused(response, organization, reason):
     assert response.status_code == 403
-    assert "You were not signed in" in response.content.decode()
+    assert "You are not signed in" in response.content.decode()
     assert "_auth_user_id" not in response.wsgi_request.session
     assert refusal_reasons(organization) == [reason]
     assert events(organization, "console.login") == []
@@ -166,10 +166,12 @@ def test_an_idp_of_one_organization_cannot_sign_anyone_in_to_another(idp, org, o
 def test_the_acs_takes_only_posts_and_unknown_organizations_have_no_saml(idp, org, other_org):
     browser = Client()
     assert browser.get(f"/sso/{org.slug}/saml/acs/").status_code == 405
-    assert browser.get(f"/sso/{other_org.slug}/saml/login/").status_code == 404  # no SAML provider
+    assert browser.get(f"/sso/{other_org.slug}/saml/metadata/").status_code == 404  # no SAML provider
     assert browser.get("/sso/nowhere/saml/metadata/").status_code == 404
+    assert browser.get(f"/sso/{org.slug}/")["Location"].startswith(idp.sso_url)
     IdentityProvider.objects.filter(organization=org).update(enabled=False)
-    assert browser.get(f"/sso/{org.slug}/saml/login/").status_code == 404
+    assert browser.get(f"/sso/{org.slug}/saml/metadata/").status_code == 404
+    assert browser.get(f"/sso/{org.slug}/")["Location"] == "/login/"  # told apart from no organization: never
 
 
 def test_the_metadata_names_our_entity_and_acs(idp, org):
