@@ -10,6 +10,9 @@ from audit.models import EventKind
 
 from .access import CODE_ENROLLED_KEY, METHOD_KEY
 from .mfa import confirmed_device
+from .models import SignInPolicy
+
+DEFAULT_SESSION_MINUTES = SignInPolicy._meta.get_field("session_minutes").default
 
 
 def client_ip(request) -> str | None:
@@ -25,8 +28,15 @@ def record_password_sign_in(sender, request, user, **kwargs):
         return  # identity.access.start_sso_session set it in the fresh session before login()
     if request is not None and confirmed_device(user) is not None:
         request.session[CODE_ENROLLED_KEY] = True  # whoever turned codes on is asked for one, whatever the role
+    roles = list(OrgRole.objects.filter(user=user).select_related("organization"))
+    if request is not None and roles:
+        # the shortest session lifetime among the user's organizations, since the session may act in each
+        lifetimes = dict(SignInPolicy.objects.filter(organization__in=[r.organization_id for r in roles])
+                         .values_list("organization_id", "session_minutes"))
+        request.session.set_expiry(60 * min(lifetimes.get(r.organization_id, DEFAULT_SESSION_MINUTES)
+                                            for r in roles))
     with transaction.atomic():
-        for org_role in OrgRole.objects.filter(user=user).select_related("organization"):
+        for org_role in roles:
             audit.record(organization=org_role.organization, kind=EventKind.CONSOLE_LOGIN, actor=user_actor(user),
                          payload={"method": "password", "role": org_role.role, "ip": client_ip(request)})
 

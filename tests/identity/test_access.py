@@ -11,6 +11,8 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
+from accounts import services as accounts
+from audit.actors import SYSTEM
 from identity.access import ORGANIZATION_KEY, SSO_ORGANIZATION_KEY
 from identity.models import SignInPolicy
 
@@ -87,8 +89,6 @@ def test_an_organization_requiring_sso_turns_password_sessions_away_but_the_brea
 
 def test_a_session_signed_in_through_one_organizations_idp_is_not_one_through_anothers(org, other_org):
     admin = member(org, "admin")
-    from accounts import services as accounts
-    from audit.actors import SYSTEM
     accounts.add_org_role(organization=other_org, user=admin, role="admin", actor=SYSTEM)
     SignInPolicy.objects.create(organization=other_org, require_sso=True)
     client = sign_in(Client(), admin, code_checked=False)
@@ -121,3 +121,12 @@ def test_an_auditor_may_turn_codes_on_and_is_then_asked_for_one_at_every_sign_in
     later = Client()
     later.post("/login/", {"username": auditor.username, "password": PASSWORD})
     assert later.get("/console/audit/")["Location"] == "/sign-in/code/?next=/console/audit/"
+
+
+def test_a_password_session_lasts_the_shortest_lifetime_of_the_users_organizations(org, other_org):
+    auditor = member(org, "auditor")
+    accounts.add_org_role(organization=other_org, user=auditor, role="auditor", actor=SYSTEM)
+    SignInPolicy.objects.create(organization=other_org, session_minutes=30)
+    client = Client()
+    client.post("/login/", {"username": auditor.username, "password": PASSWORD})
+    assert client.session.get_expiry_age() == 30 * 60
