@@ -30,8 +30,8 @@ class TestIdP:
 
     __test__ = False  # not a test class, despite its name
 
-    def __init__(self, workdir: Path):
-        self.workdir, self.process = workdir, None
+    def __init__(self, workdir: Path, redirect_uri: str = REDIRECT_URI):
+        self.workdir, self.process, self.redirect_uri = workdir, None, redirect_uri
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -55,7 +55,7 @@ class TestIdP:
 
     def start(self) -> None:
         env = {**os.environ, "PORT": str(self.port), "CLIENT_ID": CLIENT_ID, "CLIENT_SECRET": CLIENT_SECRET,
-               "REDIRECT_URI": REDIRECT_URI, "ACCOUNTS_FILE": str(self.people_file),
+               "REDIRECT_URI": self.redirect_uri, "ACCOUNTS_FILE": str(self.people_file),
                "JWKS_FILE": str(self.keys_file), "NODE_NO_WARNINGS": "1"}
         self.log = open(self.workdir / "idp.log", "ab")
         self.process = subprocess.Popen(["node", str(TEST_IDP / "oidc.mjs")], env=env, stdout=self.log,
@@ -90,7 +90,7 @@ class TestIdP:
             response = browser.request(method, url, data=form, allow_redirects=False, timeout=5)
             if response.is_redirect:
                 url, method, form = urljoin(url, response.headers["Location"]), "get", None
-                if url.startswith(REDIRECT_URI):
+                if url.startswith(self.redirect_uri):
                     return url
                 continue
             assert response.status_code == 200, (response.status_code, response.text[:500])
