@@ -9,4 +9,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("sign-in/code/", views.mfa, name="mfa"),
     path("sign-in/sso-required/", views.sso_required, name="sso-required"),
+    path("invitations/<str:token>/", views.invitation, name="invitation"),
 ]

@@ -31,6 +31,8 @@ from flows.validation import validate_flows
 from governance import services as governance
 from governance.models import ConsentEvent, DataCategory, PolicyRule, Purpose, TermsVersion
 from governance.selectors import compiled_policy
+from identity import invitations
+from identity.models import Invitation
 from reports import services as report_services
 from reports.models import Report, ReportSchedule
 
@@ -152,7 +154,19 @@ ROUTES = {
     "logout": Route("public", lambda o: "/logout/", ("post", "options")),  # Django's LogoutView answers OPTIONS
     # Django's admin sign-in: no form of its own, only the way to /login/ (GET 302, a posted form 307)
     "admin:login": Route("public", lambda o: "/admin/login/", ("get", "post")),
+    # the steps of a sign-in: for a signed-in user, before the console lets them in
+    "mfa": Route("public", lambda o: "/sign-in/code/", ("get", "post")),
+    "sso-required": Route("public", lambda o: "/sign-in/sso-required/", ("get",), owner_status=403),
+    # an invitation's link is its own credential: walked with a live one of an organization of its own
+    "invitation": Route("public", lambda o: invitation_path(), ("get", "post")),
 }
+
+
+def invitation_path() -> str:
+    """A live invitation elsewhere: its page names that organization, none of the walked one's secrets."""
+    elsewhere, _ = Organization.objects.get_or_create(slug="elsewhere", defaults={"name": "Elsewhere"})
+    _, raw = invitations.invite(organization=elsewhere, email="invited@elsewhere.test", role="admin", actor=SYSTEM)
+    return f"/invitations/{raw}/"
 
 
 def route_names(resolver=None, namespace=""):
@@ -226,7 +240,7 @@ def snapshot(org):
             rows(TermsVersion, "pk"), rows(ConsentEvent, "pk"), rows(TelemetryFlow, "pk"), rows(FlowBatch, "pk"),
             rows(WebhookEndpoint, "pk", "url", "active"), rows(ReportSchedule, "pk", "name", "cadence", "active"),
             rows(Report, "pk"), rows(ApiToken, "pk", "revoked_at"), rows(OrgRole, "user_id", "role"),
-            rows(OutboxEntry, "pk"), rows(AuditEvent, "pk"),
+            rows(OutboxEntry, "pk"), rows(AuditEvent, "pk"), rows(Invitation, "pk", "revoked_at", "accepted_at"),
             list(Organization.objects.filter(pk=org.pk).values_list("email_domains")))
 
 
@@ -372,8 +386,9 @@ def test_anonymous_callers_get_nothing(name, org, mine):
         response = call(anonymous, route, method, path, write_body(route, mine))
         status = response.status_code
         if route.surface == "public":
-            # 403: a form post without CSRF; 307: a form posted to the admin sign-in goes on to /login/
-            assert status in (200, 302, 307, 403, 405), (method, path, status)
+            # 403: a form post without CSRF; 307: a form posted to the admin sign-in goes on to /login/;
+            # 400: a form refused (an invitation's page)
+            assert status in (200, 302, 307, 400, 403, 405), (method, path, status)
         elif route.surface == "console":
             if route.serves(method):
                 assert status == 302 and response["Location"].startswith("/login/"), (method, path, status)
