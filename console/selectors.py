@@ -13,8 +13,9 @@ from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Account, AccountGroup, Group, PastMembership
+from accounts.models import Account, AccountGroup, Group, OrgRole, PastMembership
 from accounts.selectors import active_account_ids, group_names
 from audit.models import AuditEvent
 from audit.selectors import (chain_head, digest_count, digest_signature_valid, events_of, latest_digest, outbox_pending,
@@ -25,6 +26,9 @@ from governance.engine import Target, catalog_default
 from governance.memberships import members_by_group
 from governance.models import TermsVersion
 from governance.selectors import catalog_names, compiled_policy, consent_events, live_rules
+
+from identity.invitations import live as live_invitations
+from identity.models import ExternalIdentity
 
 from .periods import start_of
 
@@ -233,3 +237,21 @@ def flow_list(organization, *, verdict: str = "", data_category: str = "", purpo
 
 def account_by_user_name(organization, user_name: str) -> Account | None:
     return Account.objects.filter(organization=organization, user_name=user_name).first()
+
+
+def console_users(organization) -> list[dict]:
+    """The organization's console users with their role and how they sign in (an IdP identity here, a
+    password, a confirmed authenticator app), in three queries."""
+    org_roles = list(OrgRole.objects.filter(organization=organization).select_related("user")
+                     .order_by("user__username"))
+    user_ids = [org_role.user_id for org_role in org_roles]
+    sso = set(ExternalIdentity.objects.filter(organization=organization, user_id__in=user_ids)
+              .values_list("user_id", flat=True))
+    totp = set(TOTPDevice.objects.filter(user_id__in=user_ids, confirmed=True).values_list("user_id", flat=True))
+    return [{"user": org_role.user, "role": org_role.role, "role_label": org_role.get_role_display(),
+             "sso": org_role.user_id in sso, "password": org_role.user.has_usable_password(),
+             "totp": org_role.user_id in totp} for org_role in org_roles]
+
+
+def pending_invitations(organization):
+    return live_invitations(organization).select_related("invited_by").order_by("email")

@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils import timezone
 
 from accounts.models import OrgRole
 from audit import services as audit
@@ -9,11 +12,26 @@ from audit.actors import Actor, user_actor
 from audit.models import EventKind
 
 from .access import METHOD_KEY
+from .models import SignInPolicy
 
 
 def client_ip(request) -> str | None:
     # REMOTE_ADDR only: a forwarded-for header is whatever the client says unless a trusted proxy set it.
     return request.META.get("REMOTE_ADDR") if request is not None else None
+
+
+@receiver(user_logged_in)
+def limit_session(sender, request, user, **kwargs):
+    """A session ends as long after sign-in as the strictest of the user's organizations allows
+    (SignInPolicy.session_minutes), however it signed in."""
+    if request is None:
+        return
+    organization_ids = set(OrgRole.objects.filter(user=user).values_list("organization_id", flat=True))
+    policies = dict(SignInPolicy.objects.filter(organization_id__in=organization_ids)
+                    .values_list("organization_id", "session_minutes"))
+    default = SignInPolicy._meta.get_field("session_minutes").default
+    minutes = min((policies.get(pk, default) for pk in organization_ids), default=default)
+    request.session.set_expiry(timezone.now() + timedelta(minutes=minutes))
 
 
 @receiver(user_logged_in)

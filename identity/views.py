@@ -3,8 +3,10 @@ from base64 import b32encode
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.conf import settings
 from django.contrib.auth.forms import SetPasswordForm
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
+from django.urls import reverse_lazy
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
@@ -13,8 +15,10 @@ from accounts.models import WRITER_ROLES, OrgRole
 
 from . import invitations
 from . import mfa as mfa_devices
+from . import services
 from .access import ORGANIZATION_KEY
 from .forms import ThrottledAuthenticationForm
+from .signals import client_ip
 
 
 class SignInView(auth_views.LoginView):
@@ -107,3 +111,42 @@ def invitation(request, token: str):
         status = 400
     return render(request, "identity/invitation.html", {"invitation": found, "refused": refused, "form": form},
                   status=status)
+
+
+# Password reset by e-mail: Django's views, their links built on SITE_URL (never the request's Host
+# header), and a completed reset audited. Django mails no link to a user without a usable password,
+# so people who sign in only through an IdP cannot be given a password this way.
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "identity/password_reset/form.html"
+    email_template_name = "identity/password_reset/email.txt"
+    subject_template_name = "identity/password_reset/subject.txt"
+    extra_email_context = {"site_url": settings.SITE_URL.rstrip("/")}
+    success_url = reverse_lazy("password-reset-done")
+    http_method_names = ["get", "head", "post"]  # not Django's PUT-as-POST
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "identity/password_reset/done.html"
+    http_method_names = ["get", "head"]
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "identity/password_reset/confirm.html"
+    success_url = reverse_lazy("password-reset-complete")
+    http_method_names = ["get", "head", "post"]
+
+    def dispatch(self, request, *args, **kwargs):
+        # Django answers a broken link before looking at the method: refuse the method first.
+        if request.method.lower() not in self.http_method_names:
+            return self.http_method_not_allowed(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        services.reset_password(form=form, ip=client_ip(self.request))
+        del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
+        return HttpResponseRedirect(self.get_success_url())
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "identity/password_reset/complete.html"
+    http_method_names = ["get", "head"]

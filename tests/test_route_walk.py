@@ -146,6 +146,15 @@ ROUTES = {
     "console:token-revoke": console(lambda o: f"/console/tokens/{o['token'].pk}/revoke/", ("post",),
                                     names_ours=True, writers_only=True),
     "console:settings": console(lambda o: "/console/settings/", CONSOLE_FORM),  # owners change it
+    "console:people": console(lambda o: "/console/people/", CONSOLE_FORM),  # owners invite
+    "console:person-role": console(lambda o: f"/console/people/{o['person'].pk}/role/", ("post",),
+                                   names_ours=True, writers_only=True),
+    "console:person-remove": console(lambda o: f"/console/people/{o['person'].pk}/remove/", ("post",),
+                                     names_ours=True, writers_only=True),
+    "console:person-mfa-reset": console(lambda o: f"/console/people/{o['person'].pk}/code-reset/", ("post",),
+                                        names_ours=True, writers_only=True),
+    "console:invitation-revoke": console(lambda o: f"/console/invitations/{o['invitation'].pk}/revoke/",
+                                         ("post",), names_ours=True, writers_only=True),
     # open to anyone: nothing of any organization's behind them
     "schema": Route("public", lambda o: "/api/schema/", ("get",)),
     "api-docs": Route("public", lambda o: "/api/docs/", ("get",)),
@@ -157,6 +166,11 @@ ROUTES = {
     # the steps of a sign-in: for a signed-in user, before the console lets them in
     "mfa": Route("public", lambda o: "/sign-in/code/", ("get", "post")),
     "sso-required": Route("public", lambda o: "/sign-in/sso-required/", ("get",), owner_status=403),
+    # a forgotten password: the mail's link is its own credential (walked with a broken one)
+    "password-reset": Route("public", lambda o: "/password-reset/", ("get", "post")),
+    "password-reset-done": Route("public", lambda o: "/password-reset/done/", ("get",)),
+    "password-reset-complete": Route("public", lambda o: "/password-reset/complete/", ("get",)),
+    "password-reset-confirm": Route("public", lambda o: "/password-reset/MQ/broken-link/", ("get", "post")),
     # an invitation's link is its own credential: walked with a live one of an organization of its own
     "invitation": Route("public", lambda o: invitation_path(), ("get", "post")),
 }
@@ -221,12 +235,15 @@ def mine(org):
                                             period_end=today + timedelta(days=1), formats=["json"], enqueue=False)
     report_services.generate_report(report.pk)
     token, _ = accounts.create_api_token(organization=org, name="Quokka billing", scope="api", actor=SYSTEM)
+    person = OrgRoleFactory(organization=org, role="auditor", user__username="quokka-keeper@acme.test").user
+    invitation, _ = invitations.invite(organization=org, email="quokka-new@acme.test", role="admin", actor=SYSTEM)
     audit.drain_outbox(org.pk)
     event = AuditEvent.objects.filter(organization=org).order_by("seq").last()
     return {"org": org, "group": group, "account": account, "rule": rule, "terms": terms, "consent": consent,
             "batch": batch, "webhook": webhook, "event": event, "schedule": schedule, "report": report,
-            "token": token, "secrets": (org.name, account.user_name, group.display_name, "quokka-flow-1",
-                                        "hooks.acme.test", schedule.name, token.name, token.hint)}
+            "token": token, "person": person, "invitation": invitation,
+            "secrets": (org.name, account.user_name, group.display_name, "quokka-flow-1", "hooks.acme.test",
+                        schedule.name, token.name, token.hint, person.username, invitation.email)}
 
 
 def snapshot(org):
