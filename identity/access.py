@@ -8,7 +8,7 @@ two cannot disagree. A session may act in an organization where its user has a r
 """
 from dataclasses import dataclass
 
-from accounts.models import WRITER_ROLES, OrgRole
+from accounts.models import WRITER_ROLES, OrgRole, Role
 
 from .models import SignInPolicy
 
@@ -40,7 +40,9 @@ def access_for_session(user, session) -> Access:
     signed_in_by_sso = session.get(SSO_ORGANIZATION_KEY) == chosen.organization_id
     if not signed_in_by_sso:
         policy = SignInPolicy.objects.filter(organization_id=chosen.organization_id).first()
-        if policy is not None and policy.require_sso and policy.break_glass_user_id != user.pk:
+        # the break-glass exception holds only while its user is still an owner (a demoted one loses it)
+        break_glass = policy is not None and policy.break_glass_user_id == user.pk and chosen.role == Role.OWNER
+        if policy is not None and policy.require_sso and not break_glass:
             return Access(chosen, "sso_required")
         if chosen.role in WRITER_ROLES and not _otp_verified(user):
             return Access(chosen, "mfa_required")

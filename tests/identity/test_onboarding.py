@@ -144,3 +144,13 @@ def test_a_password_session_lasts_as_long_as_the_strictest_organization_allows(o
     client = Client()
     assert client.post("/login/", {"username": user.username, "password": PASSWORD}).status_code == 302
     assert 29 * 60 < client.session.get_expiry_age() <= 30 * 60
+
+
+def test_a_break_glass_owner_demoted_later_loses_the_exception(org):
+    from accounts import services as accounts
+    owner, other_owner = member(org, "owner"), member(org, "owner")
+    SignInPolicy.objects.create(organization=org, require_sso=True, break_glass_user=owner)
+    assert signed_in(owner).get("/console/").status_code == 200
+    accounts.change_org_role(organization=org, user=owner, role="admin", actor=SYSTEM)
+    assert signed_in(owner).get("/console/")["Location"].startswith("/sign-in/sso-required/")
+    assert other_owner  # the organization keeps an owner, who signs in through the IdP
