@@ -13,7 +13,7 @@ from audit.actors import Actor
 from audit.models import EventKind
 
 from .models import (MAX_EMAIL_DOMAINS, TOMBSTONE_MARK, Account, AccountGroup, ApiToken, Group, OrgRole,
-                     Organization, PastMembership, email_domain, tombstone_name)
+                     Organization, PastMembership, Role, email_domain, tombstone_name)
 
 ACCOUNT_FIELDS = ("user_name", "external_id", "display_name", "email", "active")
 GROUP_FIELDS = ("display_name", "external_id")
@@ -87,6 +87,21 @@ def set_email_domains(*, organization: Organization, actor: Actor, domains) -> O
         Organization.objects.filter(pk=organization.pk).update(email_domains=kept)
         audit.record(organization=organization, kind=EventKind.ORGANIZATION_CHANGED, actor=actor,
                      payload={"before": {"email_domains": before}, "after": {"email_domains": kept}})
+    return organization
+
+
+@transaction.atomic
+def rename_organization(*, organization: Organization, actor: Actor, name: str) -> Organization:
+    """Change the name the console and reports show (the slug, which API clients know, stays)."""
+    name = name.strip()
+    if not name or len(name) > Organization._meta.get_field("name").max_length:
+        raise ValidationError({"name": "Give a name of 1 to 200 characters."})
+    before = Organization.objects.select_for_update().values_list("name", flat=True).get(pk=organization.pk)
+    organization.name = name
+    if name != before:
+        Organization.objects.filter(pk=organization.pk).update(name=name)
+        audit.record(organization=organization, kind=EventKind.ORGANIZATION_CHANGED, actor=actor,
+                     payload={"before": {"name": before}, "after": {"name": name}})
     return organization
 
 
@@ -387,6 +402,58 @@ def add_org_role(*, organization: Organization, user, role: str, actor: Actor) -
     audit.record(organization=organization, kind=EventKind.MEMBERSHIP_CHANGED, actor=actor,
                  payload={"user": user.get_username(), "role": role})
     return org_role
+
+
+def _locked_org_roles(organization: Organization) -> dict:
+    """The organization's console roles by user id, row-locked until the transaction ends: two
+    concurrent demotions of its last two owners then run one after the other, and the second sees
+    the first's result."""
+    return {org_role.user_id: org_role
+            for org_role in OrgRole.objects.select_for_update().filter(organization=organization).order_by("pk")}
+
+
+def _role_of(roles: dict, user) -> OrgRole:
+    if user.pk not in roles:
+        raise ValidationError({"user": f"{user.get_username()} has no role in this organization."})
+    return roles[user.pk]
+
+
+def _keep_an_owner(roles: dict, user, field: str) -> None:
+    if not any(org_role.role == Role.OWNER for user_id, org_role in roles.items() if user_id != user.pk):
+        raise ValidationError({field: f"{user.get_username()} is the organization's last owner: make someone "
+                                      f"else an owner first."})
+
+
+@transaction.atomic
+def change_org_role(*, organization: Organization, user, role: str, actor: Actor) -> OrgRole:
+    """Give a console user another role; never leaves the organization without an owner."""
+    if role not in Role.values:
+        raise ValidationError({"role": f"Not a role: {role!r}."})
+    roles = _locked_org_roles(organization)
+    org_role = _role_of(roles, user)
+    before = org_role.role
+    if role == before:
+        return org_role
+    if before == Role.OWNER:
+        _keep_an_owner(roles, user, "role")
+    org_role.role = role
+    org_role.save(update_fields=["role"])
+    audit.record(organization=organization, kind=EventKind.MEMBERSHIP_CHANGED, actor=actor,
+                 payload={"user": user.get_username(), "role": role, "before": before})
+    return org_role
+
+
+@transaction.atomic
+def remove_org_role(*, organization: Organization, user, actor: Actor) -> None:
+    """Take a user out of the organization's console (the user stays, with their other organizations);
+    never the last owner."""
+    roles = _locked_org_roles(organization)
+    org_role = _role_of(roles, user)
+    if org_role.role == Role.OWNER:
+        _keep_an_owner(roles, user, "user")
+    org_role.delete()
+    audit.record(organization=organization, kind=EventKind.CONSOLE_USER_REMOVED, actor=actor,
+                 payload={"user": user.get_username(), "role": org_role.role})
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.urls import reverse
 
-from accounts.models import OrgRole
+from accounts.models import OrgRole, Role
 from audit import selectors as audit_selectors
 from identity.access import access_for_session
 
@@ -45,6 +45,19 @@ def writer_required(view):
     def wrapper(request, *args, **kwargs):
         if not request.org_role.can_write:
             raise PermissionDenied("Your role in this organization is read-only.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def owner_required(view):
+    """Refuse (403) anyone but the organization's owners: who may use the console is theirs to decide."""
+
+    @console_view
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.org_role.role != Role.OWNER:
+            raise PermissionDenied("Only the organization's owners change this.")
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -3,15 +3,17 @@ import re
 from datetime import datetime
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from accounts import services as accounts_services
-from accounts.models import ApiToken, Group, TokenScope
+from accounts.models import ApiToken, Group, OrgRole, Role, TokenScope
 from accounts.selectors import account_by_user_name, groups_of
 from audit.models import EventKind
 from flows.models import Verdict
 from governance import services as governance
 from governance.models import Effect, Scope
+from identity.policy import set_sign_in_policy
 
 from .periods import PERIODS
 
@@ -195,3 +197,47 @@ class EmailDomainsForm(forms.Form):
             return accounts_services.checked_email_domains(domains)
         except ValidationError as error:
             raise ValidationError(error.message_dict["email_domains"]) from None
+
+    def apply(self, *, organization, actor) -> str:
+        accounts_services.set_email_domains(organization=organization, actor=actor,
+                                            domains=self.cleaned_data["email_domains"])
+        return "Saved: reports are mailed only to " + (", ".join(organization.email_domains) or "nobody") + "."
+
+
+class InviteForm(forms.Form):
+    """Who to invite to the console, and with which role."""
+
+    email = forms.EmailField(max_length=150, label="E-mail address",
+                             help_text="The invitation's link is mailed here; it is good once, for seven days.")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.AUDITOR)
+
+
+
+class OrganizationNameForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Organization name")
+
+    def apply(self, *, organization, actor) -> str:
+        accounts_services.rename_organization(organization=organization, actor=actor, **self.cleaned_data)
+        return f"Saved: the organization is now called {organization.name}."
+
+
+class SignInPolicyForm(forms.Form):
+    """How long a console session lasts, and whether only SSO sign-ins are let in."""
+
+    session_minutes = forms.IntegerField(min_value=15, max_value=30 * 24 * 60, label="Session lifetime (minutes)",
+                                         help_text="A session ends this long after sign-in: from 15 minutes to 30 days.")
+    require_sso = forms.BooleanField(required=False, label="Require single sign-on",
+                                     help_text="Only sessions signed in through the organization's identity "
+                                               "provider are let in, except the break-glass owner's.")
+    break_glass_user = forms.ModelChoiceField(queryset=None, required=False, label="Break-glass owner",
+                                              help_text="May still sign in with a password and one-time code, "
+                                                        "to repair a broken identity provider.")
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["break_glass_user"].queryset = get_user_model().objects.filter(
+            pk__in=OrgRole.objects.filter(organization=organization, role=Role.OWNER).values("user_id"))
+
+    def apply(self, *, organization, actor) -> str:
+        set_sign_in_policy(organization=organization, actor=actor, **self.cleaned_data)
+        return "Saved the sign-in rules."

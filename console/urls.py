@@ -18,4 +18,9 @@ urlpatterns = [
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("settings/", views.organization_settings, name="settings"),
     path("settings/single-sign-on/", sso.single_sign_on, name="sso"),
+    path("people/", views.people, name="people"),
+    path("people/<int:user_id>/role/", views.person_role, name="person-role"),
+    path("people/<int:user_id>/remove/", views.person_remove, name="person-remove"),
+    path("people/<int:user_id>/code-reset/", views.person_mfa_reset, name="person-mfa-reset"),
+    path("invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation-revoke"),
 ]

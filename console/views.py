@@ -8,26 +8,31 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import F
-from django.http import Http404
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import services as accounts_services
-from accounts.models import Account, ApiToken, Role
+from accounts.models import Account, ApiToken, OrgRole, Role
 from accounts.selectors import account_by_user_name, account_list, account_memberships, group_names
 from audit.actors import user_actor
 from flows import charts
 from flows.selectors import account_flows, flow_list
 from governance import services as governance
 from governance.selectors import catalog_names, compiled_policy, effective_policy_for, simulate_rule
+from identity import invitations
+from identity import mfa as identity_mfa
+from identity import selectors as identity_selectors
+from identity.models import Invitation
+from identity.policy import policy_of
 
 from . import periods, selectors
-from .access import console_view, page_context, writer_required
-from .forms import (AccountFilterForm, AuditFilterForm, EmailDomainsForm, FlowFilterForm, OverviewForm, RemoveRuleForm,
-                    RuleForm, TokenForm)
+from .access import console_view, owner_required, page_context, writer_required
+from .forms import (AccountFilterForm, AuditFilterForm, EmailDomainsForm, FlowFilterForm, InviteForm,
+                    OrganizationNameForm, OverviewForm, RemoveRuleForm, RuleForm, SignInPolicyForm, TokenForm)
 from .overview import overview_of, violation_count
 
 
@@ -269,24 +274,121 @@ def token_revoke(request, token_id: int):
     return redirect("console:tokens")
 
 
+SETTINGS_FORMS = {"domains": EmailDomainsForm, "name": OrganizationNameForm, "sign_in": SignInPolicyForm}
+
+
 @require_http_methods(["GET", "POST"])
 @console_view
 def organization_settings(request):
-    """The organization's settings, which every member reads and only owners change: its e-mail domains,
-    the only ones its compliance reports are mailed to."""
+    """The organization's settings, which every member reads and only owners change: its name, the e-mail
+    domains its compliance reports are mailed to, and its sign-in rules. Each form posts its own `form`."""
     organization = request.organization
     is_owner = request.org_role.role == Role.OWNER
-    form, status = EmailDomainsForm(initial={"email_domains": "\n".join(organization.email_domains)}), 200
+    policy = policy_of(organization)
+    initial = {"domains": {"email_domains": "\n".join(organization.email_domains)}, "name": {"name": organization.name},
+               "sign_in": {"session_minutes": policy.session_minutes, "require_sso": policy.require_sso,
+                           "break_glass_user": policy.break_glass_user_id}}
+
+    def form_for(key, data=None):
+        extra = {"organization": organization} if key == "sign_in" else {}
+        return SETTINGS_FORMS[key](data, initial=initial[key], **extra)
+
+    forms, status = {key: form_for(key) for key in SETTINGS_FORMS}, 200
     if request.method == "POST":
         if not is_owner:
             raise PermissionDenied("Only the organization's owners change its settings.")
-        form = EmailDomainsForm(request.POST)
+        key = request.POST.get("form") if request.POST.get("form") in SETTINGS_FORMS else "domains"
+        form = forms[key] = form_for(key, request.POST)
         if form.is_valid():
-            organization = accounts_services.set_email_domains(
-                organization=organization, actor=user_actor(request.user), domains=form.cleaned_data["email_domains"])
-            messages.success(request, "Saved: reports are mailed only to " +
-                             (", ".join(organization.email_domains) or "nobody") + ".")
-            return redirect("console:settings")
+            try:
+                done = form.apply(organization=organization, actor=user_actor(request.user))
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, done)
+                return redirect("console:settings")
         status = 400
     return render(request, "console/settings.html", page_context(
-        request, "settings", form=form, is_owner=is_owner, email_domains=organization.email_domains), status=status)
+        request, "settings", form=forms["domains"], name_form=forms["name"], sign_in_form=forms["sign_in"],
+        policy=policy, is_owner=is_owner, email_domains=organization.email_domains), status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@console_view
+def people(request):
+    """Who uses the console and how they sign in; owners invite people here (the link is shown once too,
+    in case the mail does not arrive)."""
+    organization = request.organization
+    is_owner = request.org_role.role == Role.OWNER
+    form, invited, status = InviteForm(), None, 200
+    if request.method == "POST":
+        if not is_owner:
+            raise PermissionDenied("Only the organization's owners invite people.")
+        form = InviteForm(request.POST)
+        if form.is_valid():
+            try:
+                invitation, raw = invitations.invite(organization=organization, actor=user_actor(request.user),
+                                                     invited_by=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                invited, form = {"invitation": invitation, "link": invitations.link_for(raw)}, InviteForm()
+        status = 400 if form.errors else 200
+    return render(request, "console/people.html", page_context(
+        request, "people", people=identity_selectors.console_users(organization), is_owner=is_owner, form=form,
+        invited=invited, invitations=identity_selectors.pending_invitations(organization), roles=Role.choices), status=status)
+
+
+def _person(request, user_id: int):
+    org_role = OrgRole.objects.select_related("user").filter(organization=request.organization, user_id=user_id).first()
+    if org_role is None:
+        raise Http404
+    return org_role.user
+
+
+def _change_person(request, user_id: int, change, done) -> HttpResponse:
+    """Apply `change` to the person; say what was done (`done(name)`) or, refused, why."""
+    person = _person(request, user_id)
+    try:
+        change(person)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, done(person.get_username()))
+    return redirect("console:people")
+
+
+@require_POST
+@owner_required
+def person_role(request, user_id: int):
+    role = request.POST.get("role", "")  # the service refuses anything but a role
+    return _change_person(request, user_id, lambda person: accounts_services.change_org_role(
+        organization=request.organization, user=person, role=role, actor=user_actor(request.user)),
+        lambda name: f"{name} is now {role}.")
+
+
+@require_POST
+@owner_required
+def person_remove(request, user_id: int):
+    """Take someone out of this organization's console; their sessions here are refused from the next page on."""
+    return _change_person(request, user_id, lambda person: accounts_services.remove_org_role(
+        organization=request.organization, user=person, actor=user_actor(request.user)),
+        lambda name: f"Removed {name} from {request.organization.name}'s console.")
+
+
+@require_POST
+@owner_required
+def person_mfa_reset(request, user_id: int):
+    """A lost authenticator: the person enrols a new one at their next sign-in."""
+    return _change_person(request, user_id, lambda person: identity_mfa.remove_devices(
+        user=person, actor=user_actor(request.user)),
+        lambda name: f"{name} sets up a new one-time code at their next sign-in.")
+
+
+@require_POST
+@owner_required
+def invitation_revoke(request, invitation_id: int):
+    invitation = get_object_or_404(Invitation, organization=request.organization, pk=invitation_id)
+    invitations.revoke(invitation=invitation, actor=user_actor(request.user))
+    messages.success(request, f"Withdrew the invitation to {invitation.email}: its link is refused from now on.")
+    return redirect("console:people")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import login
 
-from accounts.models import WRITER_ROLES, OrgRole
+from accounts.models import WRITER_ROLES, OrgRole, Role
 
 from .models import SignInPolicy
 
@@ -44,7 +44,9 @@ def access_for_session(user, session) -> Access:
     signed_in_by_sso = session.get(SSO_ORGANIZATION_KEY) == chosen.organization_id
     if not signed_in_by_sso:
         policy = SignInPolicy.objects.filter(organization_id=chosen.organization_id).first()
-        if policy is not None and policy.require_sso and policy.break_glass_user_id != user.pk:
+        # the break-glass exception holds only while its user is still an owner (a demoted one loses it)
+        break_glass = policy is not None and policy.break_glass_user_id == user.pk and chosen.role == Role.OWNER
+        if policy is not None and policy.require_sso and not break_glass:
             return Access(chosen, "sso_required")
         if (chosen.role in WRITER_ROLES or session.get(CODE_ENROLLED_KEY)) and not _otp_verified(user):
             return Access(chosen, "mfa_required")

@@ -7,10 +7,10 @@ from django.utils import timezone
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import OrgRole
-from audit import services as audit
 from audit.actors import Actor, user_actor
 from audit.models import EventKind
+
+from .services import record_in_each_organization
 
 DEVICE_NAME = "Authenticator app"
 
@@ -62,6 +62,5 @@ def remove_devices(*, user, actor: Actor) -> int:
 
 
 def _record(user, actor: Actor, change: str) -> None:
-    for org_role in OrgRole.objects.filter(user=user).select_related("organization"):
-        audit.record(organization=org_role.organization, kind=EventKind.CONSOLE_USER_MFA_CHANGED, actor=actor,
-                     payload={"user": user.get_username(), "factor": "totp", "change": change})
+    record_in_each_organization(user, kind=EventKind.CONSOLE_USER_MFA_CHANGED, actor=actor,
+                                payload={"user": user.get_username(), "factor": "totp", "change": change})

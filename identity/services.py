@@ -123,3 +123,19 @@ def _new_username(identity: VerifiedIdentity) -> str:
         n += 1
         name = f"{base}~{n}"
     return name
+
+
+def record_in_each_organization(user, *, kind: str, actor: Actor, payload: dict) -> None:
+    """One event in every organization the user has a role in: a change to the person, not to one
+    organization, that each organization's trail must show."""
+    for org_role in OrgRole.objects.filter(user=user).select_related("organization"):
+        audit.record(organization=org_role.organization, kind=kind, actor=actor, payload=payload)
+
+
+@transaction.atomic
+def reset_password(*, form, ip: str | None):
+    """Save the password chosen through a reset link (Django's SetPasswordForm) and record it."""
+    user = form.save()
+    record_in_each_organization(user, kind=EventKind.CONSOLE_USER_PASSWORD_RESET, actor=user_actor(user),
+                                payload={"user": user.get_username(), "ip": ip})
+    return user

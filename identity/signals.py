@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils import timezone
 
 from accounts.models import OrgRole
 from audit import services as audit
@@ -12,12 +15,24 @@ from .access import CODE_ENROLLED_KEY, METHOD_KEY
 from .mfa import confirmed_device
 from .models import SignInPolicy
 
-DEFAULT_SESSION_MINUTES = SignInPolicy._meta.get_field("session_minutes").default
-
 
 def client_ip(request) -> str | None:
     # REMOTE_ADDR only: a forwarded-for header is whatever the client says unless a trusted proxy set it.
     return request.META.get("REMOTE_ADDR") if request is not None else None
+
+
+@receiver(user_logged_in)
+def limit_session(sender, request, user, **kwargs):
+    """A session ends as long after sign-in as the strictest of the user's organizations allows
+    (SignInPolicy.session_minutes), however it signed in."""
+    if request is None:
+        return
+    organization_ids = set(OrgRole.objects.filter(user=user).values_list("organization_id", flat=True))
+    policies = dict(SignInPolicy.objects.filter(organization_id__in=organization_ids)
+                    .values_list("organization_id", "session_minutes"))
+    default = SignInPolicy._meta.get_field("session_minutes").default
+    minutes = min((policies.get(pk, default) for pk in organization_ids), default=default)
+    request.session.set_expiry(timezone.now() + timedelta(minutes=minutes))
 
 
 @receiver(user_logged_in)
@@ -28,15 +43,8 @@ def record_password_sign_in(sender, request, user, **kwargs):
         return  # identity.access.start_sso_session set it in the fresh session before login()
     if request is not None and confirmed_device(user) is not None:
         request.session[CODE_ENROLLED_KEY] = True  # whoever turned codes on is asked for one, whatever the role
-    roles = list(OrgRole.objects.filter(user=user).select_related("organization"))
-    if request is not None and roles:
-        # the shortest session lifetime among the user's organizations, since the session may act in each
-        lifetimes = dict(SignInPolicy.objects.filter(organization__in=[r.organization_id for r in roles])
-                         .values_list("organization_id", "session_minutes"))
-        request.session.set_expiry(60 * min(lifetimes.get(r.organization_id, DEFAULT_SESSION_MINUTES)
-                                            for r in roles))
     with transaction.atomic():
-        for org_role in roles:
+        for org_role in OrgRole.objects.filter(user=user).select_related("organization"):
             audit.record(organization=org_role.organization, kind=EventKind.CONSOLE_LOGIN, actor=user_actor(user),
                          payload={"method": "password", "role": org_role.role, "ip": client_ip(request)})
 

@@ -16,4 +16,10 @@ urlpatterns = [
     path("sso/<slug:slug>/callback/", sso_views.sso_callback, name="sso-callback"),
     path("sso/<slug:slug>/saml/acs/", sso_views.saml_acs, name="saml-acs"),
     path("sso/<slug:slug>/saml/metadata/", sso_views.saml_metadata, name="saml-metadata"),
+    path("invitations/<str:token>/", views.invitation, name="invitation"),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password-reset"),
+    path("password-reset/done/", views.PasswordResetDoneView.as_view(), name="password-reset-done"),
+    path("password-reset/complete/", views.PasswordResetCompleteView.as_view(), name="password-reset-complete"),
+    path("password-reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(),
+         name="password-reset-confirm"),
 ]

@@ -31,7 +31,8 @@ from flows.validation import validate_flows
 from governance import services as governance
 from governance.models import ConsentEvent, DataCategory, PolicyRule, Purpose, TermsVersion
 from governance.selectors import compiled_policy
-from identity.models import IdentityProvider
+from identity import invitations
+from identity.models import IdentityProvider, Invitation
 from reports import services as report_services
 from reports.models import Report, ReportSchedule
 
@@ -149,6 +150,15 @@ ROUTES = {
                                     names_ours=True, writers_only=True),
     "console:settings": console(lambda o: "/console/settings/", CONSOLE_FORM),  # owners change it
     "console:sso": console(lambda o: "/console/settings/single-sign-on/", CONSOLE_FORM),  # owners change it
+    "console:people": console(lambda o: "/console/people/", CONSOLE_FORM),  # owners invite
+    "console:person-role": console(lambda o: f"/console/people/{o['person'].pk}/role/", ("post",),
+                                   names_ours=True, writers_only=True),
+    "console:person-remove": console(lambda o: f"/console/people/{o['person'].pk}/remove/", ("post",),
+                                     names_ours=True, writers_only=True),
+    "console:person-mfa-reset": console(lambda o: f"/console/people/{o['person'].pk}/code-reset/", ("post",),
+                                        names_ours=True, writers_only=True),
+    "console:invitation-revoke": console(lambda o: f"/console/invitations/{o['invitation'].pk}/revoke/",
+                                         ("post",), names_ours=True, writers_only=True),
     # open to anyone: nothing of any organization's behind them
     "schema": Route("public", lambda o: "/api/schema/", ("get",)),
     "api-docs": Route("public", lambda o: "/api/docs/", ("get",)),
@@ -165,7 +175,21 @@ ROUTES = {
     "sso-callback": Route("public", lambda o: f"/sso/{o['org'].slug}/callback/?code=c&state=s", ("get",)),
     # Django's admin sign-in: no form of its own, only the way to /login/ (GET 302, a posted form 307)
     "admin:login": Route("public", lambda o: "/admin/login/", ("get", "post")),
+    # a forgotten password: the mail's link is its own credential (walked with a broken one)
+    "password-reset": Route("public", lambda o: "/password-reset/", ("get", "post")),
+    "password-reset-done": Route("public", lambda o: "/password-reset/done/", ("get",)),
+    "password-reset-complete": Route("public", lambda o: "/password-reset/complete/", ("get",)),
+    "password-reset-confirm": Route("public", lambda o: "/password-reset/MQ/broken-link/", ("get", "post")),
+    # an invitation's link is its own credential: walked with a live one of an organization of its own
+    "invitation": Route("public", lambda o: invitation_path(), ("get", "post")),
 }
+
+
+def invitation_path() -> str:
+    """A live invitation elsewhere: its page names that organization, none of the walked one's secrets."""
+    elsewhere, _ = Organization.objects.get_or_create(slug="elsewhere", defaults={"name": "Elsewhere"})
+    _, raw = invitations.invite(organization=elsewhere, email="invited@elsewhere.test", role="admin", actor=SYSTEM)
+    return f"/invitations/{raw}/"
 
 
 def route_names(resolver=None, namespace=""):
@@ -225,6 +249,8 @@ def mine(org, idp_certificate):
                                             period_end=today + timedelta(days=1), formats=["json"], enqueue=False)
     report_services.generate_report(report.pk)
     token, _ = accounts.create_api_token(organization=org, name="Quokka billing", scope="api", actor=SYSTEM)
+    person = OrgRoleFactory(organization=org, role="auditor", user__username="quokka-keeper@acme.test").user
+    invitation, _ = invitations.invite(organization=org, email="quokka-new@acme.test", role="admin", actor=SYSTEM)
     audit.drain_outbox(org.pk)
     event = AuditEvent.objects.filter(organization=org).order_by("seq").last()
     saml_org = OrganizationFactory(slug="walked-saml", name="Walked SAML")
@@ -232,8 +258,9 @@ def mine(org, idp_certificate):
                                     saml_sso_url="https://idp.walked.test/sso", saml_certificate=idp_certificate)
     return {"org": org, "group": group, "account": account, "rule": rule, "terms": terms, "consent": consent,
             "batch": batch, "webhook": webhook, "event": event, "schedule": schedule, "report": report,
-            "token": token, "saml_org": saml_org, "secrets": (org.name, account.user_name, group.display_name, "quokka-flow-1",
-                                        "hooks.acme.test", schedule.name, token.name, token.hint)}
+            "token": token, "saml_org": saml_org, "person": person, "invitation": invitation,
+            "secrets": (org.name, account.user_name, group.display_name, "quokka-flow-1", "hooks.acme.test",
+                        schedule.name, token.name, token.hint, person.username, invitation.email)}
 
 
 def snapshot(org):
@@ -247,7 +274,7 @@ def snapshot(org):
             rows(TermsVersion, "pk"), rows(ConsentEvent, "pk"), rows(TelemetryFlow, "pk"), rows(FlowBatch, "pk"),
             rows(WebhookEndpoint, "pk", "url", "active"), rows(ReportSchedule, "pk", "name", "cadence", "active"),
             rows(Report, "pk"), rows(ApiToken, "pk", "revoked_at"), rows(OrgRole, "user_id", "role"),
-            rows(OutboxEntry, "pk"), rows(AuditEvent, "pk"),
+            rows(OutboxEntry, "pk"), rows(AuditEvent, "pk"), rows(Invitation, "pk", "revoked_at", "accepted_at"),
             list(Organization.objects.filter(pk=org.pk).values_list("email_domains")))
 
 
@@ -393,8 +420,9 @@ def test_anonymous_callers_get_nothing(name, org, mine):
         response = call(anonymous, route, method, path, write_body(route, mine))
         status = response.status_code
         if route.surface == "public":
-            # 403: a form post without CSRF; 307: a form posted to the admin sign-in goes on to /login/
-            assert status in (200, 302, 307, 403, 405), (method, path, status)
+            # 403: a form post without CSRF; 307: a form posted to the admin sign-in goes on to /login/;
+            # 400: a form refused (an invitation's page)
+            assert status in (200, 302, 307, 400, 403, 405), (method, path, status)
         elif route.surface == "console":
             if route.serves(method):
                 assert status == 302 and response["Location"].startswith("/login/"), (method, path, status)

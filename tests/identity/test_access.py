@@ -122,11 +122,3 @@ def test_an_auditor_may_turn_codes_on_and_is_then_asked_for_one_at_every_sign_in
     later.post("/login/", {"username": auditor.username, "password": PASSWORD})
     assert later.get("/console/audit/")["Location"] == "/sign-in/code/?next=/console/audit/"
 
-
-def test_a_password_session_lasts_the_shortest_lifetime_of_the_users_organizations(org, other_org):
-    auditor = member(org, "auditor")
-    accounts.add_org_role(organization=other_org, user=auditor, role="auditor", actor=SYSTEM)
-    SignInPolicy.objects.create(organization=other_org, session_minutes=30)
-    client = Client()
-    client.post("/login/", {"username": auditor.username, "password": PASSWORD})
-    assert client.session.get_expiry_age() == 30 * 60
