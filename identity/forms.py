@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from accounts.models import email_domain
 
 from . import throttle
-from .models import IdentityProvider, Protocol
+from .models import IdentityProvider
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
@@ -35,7 +35,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
 
 class SingleSignOnForm(forms.Form):
     """A work e-mail address whose domain is, exactly, one of an organization's domains, for an
-    organization with an enabled OIDC IdP. Any other address gets the same answer, so that the form
+    organization with an enabled IdP (OIDC or SAML). Any other address gets the same answer, so that the form
     tells nobody which organizations exist."""
 
     NO_SINGLE_SIGN_ON = "There is no single sign-on for this address. Sign in with your user name and password."
@@ -49,7 +49,7 @@ class SingleSignOnForm(forms.Form):
         except ValidationError:
             raise ValidationError(self.NO_SINGLE_SIGN_ON, code="no_sso") from None
         providers = [provider for provider in IdentityProvider.objects.select_related("organization")
-                     .filter(enabled=True, protocol=Protocol.OIDC) if domain in provider.organization.email_domains]
+                     .filter(enabled=True) if domain in provider.organization.email_domains]
         if len(providers) != 1:
             raise ValidationError(self.NO_SINGLE_SIGN_ON, code="no_sso")
         self.provider = providers[0]

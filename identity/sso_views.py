@@ -23,7 +23,10 @@ def sso_find(request):
     """The sign-in page's other form: a work e-mail address finds its organization's IdP."""
     form = SingleSignOnForm(request.POST)
     if form.is_valid():
-        return redirect("sso-start", slug=form.provider.organization.slug)
+        # A page that moves on by itself, not a redirect: browsers hold a form's redirects to the
+        # page's CSP form-action ('self'), and the chain would end at the IdP, another origin.
+        return render(request, "identity/sso_continue.html",
+                      {"url": reverse("sso-start", args=[form.provider.organization.slug])})
     return render(request, "identity/login.html", {"form": ThrottledAuthenticationForm(request), "sso_form": form})
 
 
