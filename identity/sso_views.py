@@ -27,7 +27,8 @@ def sso_find(request):
         # page's CSP form-action ('self'), and the chain would end at the IdP, another origin.
         return render(request, "identity/sso_continue.html",
                       {"url": reverse("sso-start", args=[form.provider.organization.slug])})
-    return render(request, "identity/login.html", {"form": ThrottledAuthenticationForm(request), "sso_form": form})
+    return render(request, "identity/login.html", {"form": ThrottledAuthenticationForm(request), "sso_form": form},
+                  status=400)
 
 
 @require_safe

@@ -21,7 +21,16 @@ from .forms import SingleSignOnForm, ThrottledAuthenticationForm
 from .signals import client_ip
 
 
-class SignInView(auth_views.LoginView):
+class BadFormIs400:
+    """A form sent back with its errors answers 400, as every other form of the console does."""
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
+
+
+class SignInView(BadFormIs400, auth_views.LoginView):
     template_name = "identity/login.html"
     authentication_form = ThrottledAuthenticationForm
     http_method_names = ["get", "head", "post"]  # not Django's PUT-as-POST
@@ -122,7 +131,7 @@ def invitation(request, token: str):
 # Password reset by e-mail: Django's views, their links built on SITE_URL (never the request's Host
 # header), and a completed reset audited. Django mails no link to a user without a usable password,
 # so people who sign in only through an IdP cannot be given a password this way.
-class PasswordResetView(auth_views.PasswordResetView):
+class PasswordResetView(BadFormIs400, auth_views.PasswordResetView):
     template_name = "identity/password_reset/form.html"
     email_template_name = "identity/password_reset/email.txt"
     subject_template_name = "identity/password_reset/subject.txt"
@@ -136,7 +145,7 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
     http_method_names = ["get", "head"]
 
 
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+class PasswordResetConfirmView(BadFormIs400, auth_views.PasswordResetConfirmView):
     template_name = "identity/password_reset/confirm.html"
     success_url = reverse_lazy("password-reset-complete")
     http_method_names = ["get", "head", "post"]

@@ -150,11 +150,11 @@ def test_the_sign_in_lockout_holds_while_the_caches_redis_is_down(org, cache_on_
     cache_on_redis.stop()
     client = Client(REMOTE_ADDR="203.0.113.9")
     failed = client.post(reverse("login"), {"username": user.username, "password": "wrong"})
-    assert failed.status_code == 200 and b"Please enter a correct" in failed.content
+    assert failed.status_code == 400 and b"Please enter a correct" in failed.content
     for _ in range(throttle.FAILURE_LIMIT - 1):
         throttle.record_failure(user.username, "203.0.113.9")  # as the sign-in page does on each failure
     locked = client.post(reverse("login"), {"username": user.username, "password": PASSWORD})
-    assert locked.status_code == 200 and b"Too many failed sign-in attempts" in locked.content
+    assert locked.status_code == 400 and b"Too many failed sign-in attempts" in locked.content
 
 
 @pytest.mark.django_db

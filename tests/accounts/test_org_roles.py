@@ -78,7 +78,7 @@ def test_a_demotion_reads_the_organizations_roles_under_lock(org):
 
 
 @pytest.mark.services  # PostgreSQL: SQLite has no row locks to race for
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the next tests find the seeded rows
 def test_two_owners_demoted_at_the_same_moment_leave_one_owner():
     """Two requests demoting the last two owners at once: the second waits for the first's lock, then
     sees one owner left and is refused."""

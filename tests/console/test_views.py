@@ -272,10 +272,10 @@ def test_sign_in_is_throttled_after_repeated_failures(acme):
     client = Client(REMOTE_ADDR="203.0.113.7")
     for _ in range(throttle.FAILURE_LIMIT):
         failed = client.post(reverse("login"), {"username": user.username, "password": "wrong"})
-        assert failed.status_code == 200 and b"Please enter a correct" in failed.content
+        assert failed.status_code == 400 and b"Please enter a correct" in failed.content
     # then even the right password is refused for a while, with a clear message
     locked = client.post(reverse("login"), {"username": user.username, "password": PASSWORD})
-    assert locked.status_code == 200 and b"Too many failed sign-in attempts" in locked.content
+    assert locked.status_code == 400 and b"Too many failed sign-in attempts" in locked.content
     assert "_auth_user_id" not in client.session
     # another address is not locked out
     elsewhere = Client(REMOTE_ADDR="198.51.100.2")

@@ -19,7 +19,7 @@ from ..console.test_browser import Browser, chromium  # noqa: F401  (a fixture)
 from .conftest import events
 from .oidc_provider import CLIENT_ID, CLIENT_SECRET, TEST_IDP, TestIdP
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 PASSWORD = "a long and unusual passphrase 42"
 MAPPING = "GovConsole Owners = owner\nGovConsole Admins = admin\nGovConsole Auditors = auditor"
 

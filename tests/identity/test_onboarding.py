@@ -154,3 +154,13 @@ def test_a_break_glass_owner_demoted_later_loses_the_exception(org):
     accounts.change_org_role(organization=org, user=owner, role="admin", actor=SYSTEM)
     assert signed_in(owner).get("/console/")["Location"].startswith("/sign-in/sso-required/")
     assert other_owner  # the organization keeps an owner, who signs in through the IdP
+
+
+@pytest.mark.parametrize("path, data", [
+    ("/password-reset/", {"email": "not an address\x00"}),
+    ("/sso/", {"email": "a" * 300 + "@acme.example"}),
+    ("/sso/", {"email": "ada@acme.example\x00"}),
+])
+def test_a_bad_sign_in_form_is_a_400_that_names_its_field(path, data):
+    response = Client().post(path, data)
+    assert response.status_code == 400 and "email" in response.content.decode()
