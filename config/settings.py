@@ -289,7 +289,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # a broker outage is logged once when it begins, not once per request that commits work
     "filters": {"skip_known_broker_outage": {"()": "config.celery.SkipKnownBrokerOutage"}},
-    "loggers": {"django.db.backends.base": {"filters": ["skip_known_broker_outage"]}},
+    "loggers": {"django.db.backends.base": {"filters": ["skip_known_broker_outage"]},
+                # pysaml2's schema library tells at INFO each schema it loads twice, at start-up
+                "xmlschema": {"level": "WARNING"}},
 }
 
 if PRODUCTION:
