@@ -79,8 +79,18 @@ def services_configured() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Service tests run on PostgreSQL + Redis; elsewhere they skip, except in CI where they must run."""
+    """Service tests run on PostgreSQL + Redis; elsewhere they skip, except in CI where they must run.
+
+    A transactional test must roll back to the seeded rows (serialized_rollback): its flush would
+    otherwise recreate the content types under new ids, and every serialized-rollback test after it
+    on PostgreSQL would fail to restore them."""
     import os
+    unserialized = [item.nodeid for item in items
+                    if ((marker := item.get_closest_marker("django_db")) is not None and marker.kwargs.get("transaction")
+                        or {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
+                    and not (marker is not None and marker.kwargs.get("serialized_rollback"))]
+    if unserialized:
+        raise pytest.UsageError("transactional tests without serialized_rollback=True: " + ", ".join(unserialized))
     if services_configured() or os.environ.get("CI") == "true":
         return
     skip = pytest.mark.skip(reason="needs DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://...")
