@@ -213,7 +213,6 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = env("CELERY_BEAT_SCHEDULER", default="django_celery_beat.schedulers:DatabaseScheduler")
 CELERY_BEAT_SCHEDULE["reports-sweep"] = {"task": "reports.tasks.sweep_reports", "schedule": AUDIT_SWEEP_SECONDS}
 
-# E-mail (scheduled reports): printed to the console unless EMAIL_BACKEND names another backend.
 # Encrypts each organization's OIDC client secret at rest (identity.secrets). Comma-separated Fernet
 # keys, newest first: secrets are written with the first and read with any, so a key can be rotated.
 # Unset, a key is derived from SECRET_KEY (rotating SECRET_KEY then means re-entering client secrets).
@@ -222,7 +221,12 @@ SSO_SECRET_KEYS = env.list("SSO_SECRET_KEYS", default=[])
 # production; these named hosts, comma-separated, may be internal (an on-premise IdP, tests).
 SSO_ALLOWED_HOSTS = env.list("SSO_ALLOWED_HOSTS", default=[])
 SSO_HTTPS_ONLY = PRODUCTION
+# OIDC nonces and SAML assertion ids are remembered (replays refused) until their answer expired.
+CELERY_BEAT_SCHEDULE["identity-forget-used-assertions"] = {"task": "identity.tasks.forget_used_assertions",
+                                                           "schedule": 3600.0}
 
+# E-mail (scheduled reports, invitations, password resets): printed to the console unless
+# EMAIL_BACKEND names another backend.
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)

@@ -8,8 +8,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.models import OrgRole
-from identity.models import ExternalIdentity, IdentityProvider
+from identity.models import ExternalIdentity, IdentityProvider, SeenAssertion
 from identity.services import SignInRefused, VerifiedIdentity, complete_sso_sign_in, record_refusal
+from identity.tasks import forget_used_assertions
 
 from ..console.conftest import member
 from .conftest import events
@@ -75,3 +76,13 @@ def test_the_same_nonce_twice_is_a_replay(provider, org):
     record_refusal(organization=org, method="oidc", reason="replay", ip="203.0.113.9", subject="00u1")
     refusal, = events(org, "console.sign_in_refused")
     assert refusal["payload"] == {"method": "oidc", "reason": "replay", "ip": "203.0.113.9", "detail": ""}
+
+
+def test_used_one_time_values_are_forgotten_once_their_answers_have_expired(provider, org):
+    complete_sso_sign_in(provider=provider, identity=asserted(nonce="fresh"), ip=None)
+    SeenAssertion.objects.create(organization=org, protocol="oidc", identifier="old",
+                                 expires_at=timezone.now() - timedelta(hours=1))
+    assert forget_used_assertions() == 1
+    assert list(SeenAssertion.objects.values_list("identifier", flat=True)) == ["fresh"]
+    with pytest.raises(SignInRefused):  # the one still in date is still refused a second time
+        complete_sso_sign_in(provider=provider, identity=asserted(nonce="fresh"), ip=None)
