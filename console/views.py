@@ -381,7 +381,7 @@ def person_remove(request, user_id: int):
 def person_mfa_reset(request, user_id: int):
     """A lost authenticator: the person enrols a new one at their next sign-in."""
     return _change_person(request, user_id, lambda person: identity_mfa.remove_devices(
-        user=person, actor=user_actor(request.user)),
+        user=person, actor=user_actor(request.user), organization=request.organization),
         lambda name: f"{name} sets up a new one-time code at their next sign-in.")
 
 

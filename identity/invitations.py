@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
@@ -60,11 +61,16 @@ def refusal(invitation: Invitation) -> str | None:
 
 
 def existing_user(email: str):
-    """The user the invited address already belongs to (as user name or e-mail address), if any."""
-    return get_user_model().objects.filter(Q(username__iexact=email) | Q(email__iexact=email)).order_by("pk").first()
+    """The user the invited address already belongs to (as user name or e-mail address), if any.
+    Users an IdP created never count: the address they carry is only what that IdP asserted."""
+    return (get_user_model().objects.filter(Q(username__iexact=email) | Q(email__iexact=email))
+            .filter(external_identities__isnull=True).exclude(password__startswith=UNUSABLE_PASSWORD_PREFIX)
+            .order_by("pk").first())
 
 
 def is_invitee(user, invitation: Invitation) -> bool:
+    if user.external_identities.exists() or not user.has_usable_password():
+        return False  # signed in through an IdP: its address proves nothing to another organization
     email = invitation.email.lower()
     return user.get_username().lower() == email or (user.email or "").lower() == email
 

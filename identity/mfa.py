@@ -2,11 +2,13 @@
 password pass a one-time-code check in every session; the first time, they enrol an authenticator
 app from a QR code. Enrolment and removal are audit events in each organization of the user."""
 import segno
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import OrgRole
 from audit.actors import Actor, user_actor
 from audit.models import EventKind
 
@@ -53,8 +55,15 @@ def verify(request, device: TOTPDevice, code: str) -> str | None:
 
 
 @transaction.atomic
-def remove_devices(*, user, actor: Actor) -> int:
-    """Forget the user's authenticator (a lost phone): they enrol again at their next sign-in."""
+def remove_devices(*, user, actor: Actor, organization=None) -> int:
+    """Forget the user's authenticator (a lost phone): they enrol again at their next sign-in.
+
+    Asked by an owner of `organization`, only for someone who is a console user of that organization
+    alone: the code guards every organization the user is in, and an owner of one may not take it
+    away from another's (whoever holds the password would enrol a new one there)."""
+    if organization is not None and OrgRole.objects.filter(user=user).exclude(organization=organization).exists():
+        raise ValidationError(f"{user.get_username()} is also a console user of another organization: only the "
+                              f"platform operator can reset their one-time code.")
     removed, _ = TOTPDevice.objects.filter(user=user).delete()
     if removed:
         _record(user, actor, "removed")

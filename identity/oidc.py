@@ -87,10 +87,12 @@ def verified_identity(session, *, provider: IdentityProvider, params) -> Verifie
     claims = validate_id_token(token["id_token"], provider=provider, metadata=metadata, nonce=pending["nonce"])
     email = claims.get("email") if isinstance(claims.get("email"), str) else ""
     groups = claims.get(provider.groups_claim) or ()
+    if not isinstance(groups, (str, list, tuple)):  # an IdP's odd claim is no group, not an error
+        groups = ()
     return VerifiedIdentity(
         issuer=claims["iss"], subject=claims["sub"],
         # An address the IdP says it has not verified proves nothing about the organization's domain.
-        email="" if claims.get("email_verified") is False else email,
+        email="" if claims.get("email_verified", True) is not True else email,
         groups=(groups,) if isinstance(groups, str) else tuple(g for g in groups if isinstance(g, str)),
         one_time_value=pending["nonce"], valid_until=datetime.fromtimestamp(claims["exp"], UTC),
         display_name=str(claims.get("name", ""))[:150])

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -85,7 +86,7 @@ def complete_sso_sign_in(*, provider: IdentityProvider, identity: VerifiedIdenti
         link = (ExternalIdentity.objects.select_for_update().select_related("user")
                 .filter(organization=organization, issuer=identity.issuer, subject=identity.subject).first())
         if link is None:
-            user = get_user_model().objects.create_user(username=_new_username(identity),
+            user = get_user_model().objects.create_user(username=_new_username(organization, identity),
                                                         email=identity.email)
             user.set_unusable_password()  # this user signs in through the IdP only
             user.save(update_fields=["password"])
@@ -94,13 +95,11 @@ def complete_sso_sign_in(*, provider: IdentityProvider, identity: VerifiedIdenti
         user = link.user
         link.email, link.last_sign_in_at = identity.email, timezone.now()
         link.save(update_fields=["email", "last_sign_in_at"])
-        current = OrgRole.objects.filter(organization=organization, user=user).values_list("role", flat=True).first()
-        if current != role:  # the role follows the IdP at every sign-in
-            accounts.add_org_role(organization=organization, user=user, role=role,
-                                  actor=idp_actor(provider, identity.subject))
+        now = _follow_the_idp(organization, user, role, actor=idp_actor(provider, identity.subject))
+        kept = {} if now == role else {"groups_role": role, "kept": "the organization's last owner"}
         audit.record(organization=organization, kind=EventKind.CONSOLE_LOGIN, actor=user_actor(user),
-                     payload={"method": provider.protocol, "role": role, "ip": ip, "issuer": identity.issuer,
-                              "subject": identity.subject, "groups": sorted(identity.groups)[:50]})
+                     payload={"method": provider.protocol, "role": now, "ip": ip, "issuer": identity.issuer,
+                              "subject": identity.subject, "groups": sorted(identity.groups)[:50], **kept})
     return user
 
 
@@ -112,12 +111,27 @@ def record_refusal(*, organization, method: str, reason: str, ip: str | None, de
                  payload={"method": method, "reason": reason, "ip": ip, "detail": detail[:500]})
 
 
-def _new_username(identity: VerifiedIdentity) -> str:
-    """A fresh user name for a person first seen through an IdP: their e-mail address when free,
-    else with a suffix. Never an existing user: linking by e-mail would let one IdP sign in
-    someone another organization created."""
+def _follow_the_idp(organization, user, role: str, *, actor: Actor) -> str:
+    """Give the user the role their groups map to, as the IdP says at every sign-in, except that the
+    organization's last owner stays an owner (the console's rule, which an IdP change must not
+    break either); returns the role the user has now."""
+    current = OrgRole.objects.filter(organization=organization, user=user).values_list("role", flat=True).first()
+    if current is None:
+        accounts.add_org_role(organization=organization, user=user, role=role, actor=actor)
+    elif current != role:
+        try:
+            accounts.change_org_role(organization=organization, user=user, role=role, actor=actor)
+        except ValidationError:
+            return current  # the last owner: kept, and the sign-in event says so
+    return role
+
+
+def _new_username(organization, identity: VerifiedIdentity) -> str:
+    """A fresh user name for a person first seen through an IdP, in the organization's own namespace
+    (`sso:<org>:<address>`), so that it is never an address someone could be invited as, nor the
+    name of a user another organization created: an IdP vouches for its own organization only."""
     User = get_user_model()
-    base = (identity.email or identity.subject)[:140]
+    base = f"sso:{organization.slug}:{identity.email or identity.subject}"[:140]
     name, n = base, 1
     while User.objects.filter(username=name).exists():
         n += 1

@@ -161,7 +161,7 @@ def test_an_organization_goes_from_a_shell_command_to_sso_roles_invitations_and_
 
     page = olga.open("/console/people/")
     olga.shoot("people")
-    roles = dict(OrgRole.objects.filter(organization__slug="acme").values_list("user__username", "role"))
+    roles = dict(OrgRole.objects.filter(organization__slug="acme").values_list("user__email", "role"))
     assert roles == {"olga@acme.example": "owner", "ada@acme.example": "owner", "carl@acme.example": "auditor",
                      "bob@acme.example": "auditor"}
     acme = Organization.objects.get(slug="acme")

@@ -49,7 +49,7 @@ def test_an_owner_signs_in_with_the_role_of_their_idp_group(provider, org, test_
     browser = Client()
     response = browser.get(answer_of(test_idp, browser, "ada"))
     assert response.status_code == 302 and response["Location"] == "/"
-    assert OrgRole.objects.get(organization=org, user__username="ada@acme.example").role == "owner"
+    assert OrgRole.objects.get(organization=org, user__email="ada@acme.example").role == "owner"
     session = browser.session
     assert session[METHOD_KEY] == "oidc" and session[ORGANIZATION_KEY] == session[SSO_ORGANIZATION_KEY] == org.pk
     assert 3500 < session.get_expiry_age() <= 3600
@@ -62,11 +62,11 @@ def test_a_group_change_at_the_idp_changes_the_role_at_the_next_sign_in(provider
     test_idp.person("ada", email="ada@acme.example", groups=["Console Admins"])
     first = Client()
     first.get(answer_of(test_idp, first, "ada"))
-    assert OrgRole.objects.get(organization=org, user__username="ada@acme.example").role == "admin"
+    assert OrgRole.objects.get(organization=org, user__email="ada@acme.example").role == "admin"
     test_idp.person("ada", email="ada@acme.example", groups=["Compliance"])
     second = Client()
     assert second.get(answer_of(test_idp, second, "ada")).status_code == 302
-    assert OrgRole.objects.get(organization=org, user__username="ada@acme.example").role == "auditor"
+    assert OrgRole.objects.get(organization=org, user__email="ada@acme.example").role == "auditor"
 
 
 def test_someone_in_no_mapped_group_is_refused_and_it_is_audited(provider, org, test_idp):

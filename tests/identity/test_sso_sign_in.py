@@ -51,7 +51,7 @@ def test_an_existing_user_with_the_same_address_is_never_taken_over(provider, or
     elsewhere.username = elsewhere.email = "ada@acme.example"
     elsewhere.save()
     user = complete_sso_sign_in(provider=provider, identity=asserted(email="ada@acme.example"), ip=None)
-    assert user != elsewhere and user.username == "ada@acme.example~2"
+    assert user != elsewhere and user.username == "sso:acme:ada@acme.example"
     assert not OrgRole.objects.filter(user=elsewhere, organization=org).exists()
 
 
