@@ -14,6 +14,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit
@@ -185,6 +186,33 @@ class _PinnedHTTPSConnection(_PinnedHTTPConnection):
     def connect(self):
         super().connect()
         self.sock = tls_context().wrap_socket(self.sock, server_hostname=self.host)
+
+
+class TooSlow(OSError):
+    """The answer did not arrive in full within the time allowed."""
+
+
+def get(target: Target, headers: dict[str, str], timeout: float, max_bytes: int) -> tuple[int, dict, bytes]:
+    """GET from the target's checked address: (status, headers, at most max_bytes + 1 bytes of body).
+    `timeout` bounds the whole exchange, not each read, so a server dripping bytes cannot hold us.
+    Raises OSError (TooSlow, TLS errors included) or http.client.HTTPException."""
+    deadline = time.monotonic() + timeout
+    connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+    connection = connection_class(target, timeout)
+    try:
+        connection.request("GET", target.path, headers=headers)
+        response = connection.getresponse()
+        body = bytearray()
+        while len(body) <= max_bytes:
+            if time.monotonic() > deadline:
+                raise TooSlow(f"no complete answer within {timeout:g} seconds")
+            chunk = response.read1(min(65536, max_bytes + 1 - len(body)))
+            if not chunk:
+                break
+            body += chunk
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, bytes(body)
+    finally:
+        connection.close()
 
 
 def post(target: Target, body: bytes, headers: dict[str, str], timeout: float) -> int:

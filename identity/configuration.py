@@ -22,14 +22,19 @@ from .models import IdentityProvider, Protocol
 MAX_MAPPED_GROUPS = 50
 
 
-def check_idp_url(url: str, field: str) -> str:
-    """A URL the server will fetch: public (or allowed by SSO_ALLOWED_HOSTS), HTTPS in production."""
+def idp_target(url: str, field: str) -> outbound.Target:
+    """Where the server may fetch an IdP's URL: a public address (or a host SSO_ALLOWED_HOSTS names),
+    over HTTPS in production; raises ValidationError naming `field`."""
     try:
-        outbound.check(url, allowed=settings.SSO_ALLOWED_HOSTS, https_only=settings.SSO_HTTPS_ONLY)
+        return outbound.check(url, allowed=settings.SSO_ALLOWED_HOSTS, https_only=settings.SSO_HTTPS_ONLY)
     except outbound.UnresolvedHost as error:
         raise ValidationError({field: f"{error} Check the address."}) from None
     except outbound.RefusedTarget as error:
         raise ValidationError({field: str(error)}) from None
+
+
+def check_idp_url(url: str, field: str) -> str:
+    idp_target(url, field)
     return url
 
 

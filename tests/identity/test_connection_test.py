@@ -3,6 +3,7 @@ and says in words what would break a sign-in."""
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -94,6 +95,29 @@ def test_redirects_are_not_followed_and_refusals_are_named(org, idp, settings):
     assert "HTTP 404" in texts(check_connection(provider_at(org, base)), "error")
     settings.SSO_ALLOWED_HOSTS = []
     assert "public address" in texts(check_connection(provider_at(org, base)), "error")
+
+
+def test_a_provider_that_drips_its_answer_is_given_up_on_in_seconds(org, settings):
+    class Dripping(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(40):  # 20 s of one byte every half second
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.5)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.SSO_ALLOWED_HOSTS = ["127.0.0.1"]
+    started = time.monotonic()
+    findings = check_connection(provider_at(org, f"http://127.0.0.1:{server.server_port}"))
+    assert time.monotonic() - started < 8 and "no complete answer within 5 seconds" in texts(findings, "error")
+    server.shutdown()
 
 
 def test_an_unreachable_provider_is_said_so(org, settings):
