@@ -74,6 +74,8 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
+from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
 from decisions import current_rss_mb, machine, rss_mb  # noqa: E402  (bench/decisions.py)
 
@@ -373,6 +375,11 @@ def admin_client(org) -> Client:
             accounts.add_org_role(organization=org, user=user, role="admin", actor=ADMIN)
     client = Client()
     client.force_login(user)
+    # an admin signed in with a password has passed the one-time-code check too (identity.access)
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="bench", defaults={"confirmed": True})
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
     return client
 
 
