@@ -14,6 +14,7 @@ from audit.models import EventKind
 from .access import CODE_ENROLLED_KEY, METHOD_KEY
 from .mfa import confirmed_device
 from .models import SignInPolicy
+from .services import record_in_each_organization
 
 
 def client_ip(request) -> str | None:
@@ -58,7 +59,7 @@ def record_failed_password(sender, credentials, request=None, **kwargs):
     if user is None:
         return
     with transaction.atomic():
-        for org_role in OrgRole.objects.filter(user=user).select_related("organization"):
-            audit.record(organization=org_role.organization, kind=EventKind.CONSOLE_SIGN_IN_REFUSED,
-                         actor=Actor("user", user.pk, username),
-                         payload={"method": "password", "reason": "wrong_password", "ip": client_ip(request)})
+        record_in_each_organization(user, kind=EventKind.CONSOLE_SIGN_IN_REFUSED,
+                                    actor=Actor("user", user.pk, username),
+                                    payload={"method": "password", "reason": "wrong_password",
+                                             "ip": client_ip(request)})
