@@ -471,7 +471,10 @@ def given_keys(paths: list[str]) -> dict:
             pem = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise Unreadable(f"cannot read {path}: {error}") from None
-        key = load_key(pem, path)
+        try:
+            key = load_key(pem, path)
+        except Invalid as problem:  # the auditor's own key, not the log, is at fault
+            raise Unreadable(f"cannot read {problem}") from None
         keys[fingerprint(key)] = key
     return keys
 
@@ -522,7 +525,7 @@ def main(argv=None) -> int:
     export.add_argument("--trusted-key", action="append", metavar="FINGERPRINT",
                         help="a signing key's fingerprint obtained apart from the export (repeatable)")
     for name in ("inclusion", "consistency"):
-        command = commands.add_parser(name, help=f"verify a {name} proof file")
+        command = commands.add_parser(name, help=f"verify a {name}/1 proof file")
         command.add_argument("proof", type=Path)
         command.add_argument("--public-key", action="append", required=True, metavar="KEY.pem")
     args = parser.parse_args(argv)

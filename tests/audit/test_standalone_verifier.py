@@ -469,7 +469,8 @@ def test_inclusion_and_consistency_proof_files(tmp_path):
 
     assert "audit path does not lead" in invalid("inclusion", {**inclusion, "entry": flow["entry"] + "x"})
     assert "audit path does not lead" in invalid("inclusion", {**inclusion, "leaf_index": 11})
-    assert "tree_size 13 is not the tree head's 13" not in invalid("inclusion", {**inclusion, "tree_size": 12})
+    assert "the proof's tree_size 12 is not the tree head's 13" in invalid("inclusion", {**inclusion, "tree_size": 12})
+    assert run("inclusion", tmp_path / "inclusion.json", "--public-key", tmp_path / "inclusion.json").returncode == 2
     assert "does not extend" in invalid("consistency", {**consistency, "proof": consistency["proof"][:-1]})
     assert "larger than the second" in invalid("consistency", {**consistency, "first": head3, "second": head2})
     forged = {**head3, "body": head3["body"].replace('"tree_size":13', '"tree_size":12')}
