@@ -1,9 +1,10 @@
 """The ledger's one writer: the only code that builds event bodies, links their hashes, writes event
-rows and moves an organization's chain head (docs/audit-chain.md).
+rows, grows the organization's Merkle tree and moves its chain head (docs/audit-chain.md).
 
-Outbox events (audit.services.drain_outbox) and flow events (flow batches) both append through
-`append`, under the chain head's row lock, so a change to the format, a check, or a stall applies
-to every event of every kind at once.
+Outbox events (audit.services.drain_outbox) and flow batches both append here, under the chain
+head's row lock, so a change to the format, a check, or a stall applies to every entry at once.
+Every event is a leaf of the tree and a link of the hash chain; a batch's flows are leaves only,
+followed by the batch's chained event (`append_flows`).
 """
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ from django.utils import timezone
 
 from config.db import copy_rows
 
-from . import chain
-from .models import AuditEvent, ChainHead
+from . import chain, merkle
+from .models import AuditEvent, ChainHead, MerkleTile
 
 log = logging.getLogger(__name__)
 
 EVENT_COLUMNS = ("organization_id", "seq", "kind", "occurred_at", "recorded_at", "actor_kind", "actor_name",
-                 "subject_account_id", "outbox_id", "body", "prev_hash", "hash")
+                 "subject_account_id", "outbox_id", "body", "prev_hash", "hash", "leaf_index")
+TILE_COLUMNS = ("organization_id", "level", "index", "hashes")
 
 
 class Entry(NamedTuple):
@@ -84,9 +86,9 @@ def append(head: ChainHead, entries: Sequence[Entry], *, recorded_at: datetime |
     recorded_at = recorded_at or timezone.now()
     recorded_iso = chain.iso(recorded_at)
     org_id = head.organization_id
-    seq, prev = head.seq, head.hash
-    rows, stopped_at, error = [], None, ""
-    event_body, link_hash = chain.event_body, chain.link_hash
+    seq, prev, leaf = head.seq, head.hash, head.tree_size
+    rows, leaves, stopped_at, error = [], [], None, ""
+    event_body, link_hash, leaf_hash = chain.event_body, chain.link_hash, merkle.leaf_hash
     for index, entry in enumerate(entries):
         try:
             kind, actor_kind, actor_name = chain.event_projection(kind=entry.kind, actor=entry.actor)
@@ -99,18 +101,51 @@ def append(head: ChainHead, entries: Sequence[Entry], *, recorded_at: datetime |
         seq += 1
         digest = link_hash(prev, body)
         rows.append((org_id, seq, kind, entry.occurred_at, recorded_at, actor_kind, actor_name,
-                     entry.subject_account_id, entry.outbox_id, body, prev, digest))
-        prev = digest
+                     entry.subject_account_id, entry.outbox_id, body, prev, digest, leaf))
+        leaves.append(leaf_hash(body.encode()))
+        prev, leaf = digest, leaf + 1
+    first_seq = head.seq + 1
     if rows:
         copy_rows(AuditEvent, EVENT_COLUMNS, rows)
-        ChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev, updated_at=recorded_at)
-    first_seq = head.seq + 1
-    head.seq, head.hash = seq, prev
+        _grow(head, leaves)
+        head.seq, head.hash = seq, prev
+        _save(head, recorded_at)
     if stopped_at is not None and entries[stopped_at].outbox_id is not None:
         record_stall(head, entries[stopped_at], error)
     elif rows and head.stalled_outbox_id is not None:
         clear_stall(head)  # the row it was stopped at is chained now
     return Appended(len(rows), first_seq, recorded_at, stopped_at, error)
+
+
+def append_flows(head: ChainHead, entries: Sequence[bytes]) -> tuple[int, str]:
+    """Add flow entries (bytes, docs/audit-chain.md "The flow entry") as leaves of the tree whose head is
+    locked in the caller's transaction; returns their first leaf and the hex root of their own subtree,
+    which the batch's event, appended next in the same transaction, records."""
+    if head.stalled_outbox_id is not None:
+        raise ChainStalled(_stalled(head.organization_id, head.stalled_outbox_id))
+    leaves = [merkle.leaf_hash(entry) for entry in entries]
+    first = _grow(head, leaves)
+    _save(head, timezone.now())
+    return first, merkle.root_of(leaves).hex()
+
+
+def _grow(head: ChainHead, leaf_hashes: Sequence[bytes]) -> int:
+    """Append leaf hashes to the head's tree: the tiles they fill are written, the frontier and root kept
+    on the head (saved by the caller). Returns the first new leaf's index."""
+    frontier = merkle.Frontier(head.tree_size, bytes(head.tree_edge))
+    first = frontier.size
+    tiles = frontier.append(leaf_hashes)
+    if tiles:
+        copy_rows(MerkleTile, TILE_COLUMNS, [(head.organization_id, level, index, blob)
+                                             for level, index, blob in tiles])
+    head.tree_size, head.tree_edge, head.tree_root = frontier.size, frontier.pack(), frontier.root().hex()
+    return first
+
+
+def _save(head: ChainHead, when: datetime) -> None:
+    ChainHead.objects.filter(pk=head.pk).update(seq=head.seq, hash=head.hash, tree_size=head.tree_size,
+                                                tree_root=head.tree_root, tree_edge=head.tree_edge,
+                                                updated_at=when)
 
 
 def record_stall(head: ChainHead, entry: Entry, error: str) -> None:

@@ -2,6 +2,9 @@
 from django.db import models
 
 from .chain import GENESIS_HASH
+from .merkle import EMPTY_ROOT
+
+EMPTY_ROOT_HEX = EMPTY_ROOT.hex()
 
 
 class EventKind(models.TextChoices):
@@ -30,7 +33,8 @@ class EventKind(models.TextChoices):
     CONSENT_GRANTED = "consent.granted"
     CONSENT_REVOKED = "consent.revoked"
     FLOW_PERMITTED = "flow.permitted"
-    FLOW_VIOLATION = "flow.violation"
+    FLOW_VIOLATION = "flow.violation"  # format 1: a flow was an event; now its leaf is in a batch
+    FLOW_BATCH = "flow.batch"
     WEBHOOK_CHANGED = "webhook.changed"
     REPORT_SCHEDULED = "report.scheduled"
     REPORT_GENERATED = "report.generated"
@@ -65,6 +69,9 @@ class ChainHead(models.Model):
                                         related_name="+")
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    tree_size = models.BigIntegerField(default=0, help_text="Leaves in the organization's Merkle tree.")
+    tree_root = models.CharField(max_length=64, default=EMPTY_ROOT_HEX)
+    tree_edge = models.BinaryField(default=b"", help_text="The tree's nodes not in a full tile yet (audit.merkle).")
     updated_at = models.DateTimeField(auto_now=True)
     stalled_outbox_id = models.BigIntegerField(null=True, blank=True,
                                                help_text="The pending outbox row the chain cannot get past.")
@@ -119,10 +126,12 @@ class AuditEvent(models.Model):
     body = models.TextField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    leaf_index = models.BigIntegerField(help_text="Its leaf in the organization's Merkle tree: its body is the entry.")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["organization", "seq"], name="audit_event_unique_seq"),
+            models.UniqueConstraint(fields=["organization", "leaf_index"], name="audit_event_unique_leaf"),
             models.UniqueConstraint(fields=["outbox_id"], condition=models.Q(outbox_id__isnull=False),
                                     name="audit_event_unique_outbox_row"),
         ]
@@ -131,6 +140,20 @@ class AuditEvent(models.Model):
             models.Index(fields=["organization", "subject_account", "seq"]),
             models.Index(fields=["organization", "occurred_at"]),
         ]
+
+
+class MerkleTile(models.Model):
+    """256 consecutive node hashes of one level of an organization's Merkle tree (tile level t holds
+    tree level 8t), written once, when full. Never updated, never deleted (docs/audit-chain.md)."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)  # led by the unique constraint
+    level = models.SmallIntegerField()
+    index = models.BigIntegerField()
+    hashes = models.BinaryField(help_text="256 SHA-256 hashes, 8,192 bytes.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "level", "index"], name="merkle_tile_unique")]
 
 
 class SigningKey(models.Model):
@@ -143,7 +166,7 @@ class SigningKey(models.Model):
 
 
 class AuditDigest(models.Model):
-    """A signed statement of an organization's chain head at the end of a period.
+    """A signed statement of an organization's chain head and (format 2) tree head at the end of a period.
 
     Digests chain too: each carries the previous digest's signature. One is written even for
     a period without events, so a missing period shows.
@@ -156,6 +179,8 @@ class AuditDigest(models.Model):
     last_seq = models.BigIntegerField()
     event_count = models.BigIntegerField()
     head_hash = models.CharField(max_length=64)
+    tree_size = models.BigIntegerField(null=True, blank=True, help_text="Format 2: the signed tree head's size.")
+    root_hash = models.CharField(max_length=64, blank=True, help_text="Format 2: the tree's root at tree_size.")
     algorithm = models.CharField(max_length=16)
     key_fingerprint = models.CharField(max_length=64)
     previous_signature = models.TextField(blank=True)

@@ -1,12 +1,11 @@
 """Reads of the audit trail: events, verification, digests, export."""
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 from django.db import connection, transaction
 from django.db.models import Count, Min
-from django.db.models.functions import TruncDate
 
 from config.db import stream_rows
 
@@ -77,16 +76,9 @@ def chain_seq(organization) -> int:
     return ChainHead.objects.filter(organization=organization).values_list("seq", flat=True).first() or 0
 
 
-def flow_event_days(organization, *, after_seq: int, up_to_seq: int) -> dict[date, int]:
-    """The days of the flow events chained after `after_seq` up to `up_to_seq`, each with how many of
-    them were violations (a worker chains a batch's flows, rollups and exposure records together)."""
-    days = {}
-    rows = (AuditEvent.objects.filter(organization=organization, kind__in=FLOW_KINDS, seq__gt=after_seq,
-                                      seq__lte=up_to_seq)
-            .annotate(day=TruncDate("occurred_at")).values_list("kind", "day").annotate(n=Count("id")))
-    for kind, day, n in rows:
-        days[day] = days.get(day, 0) + (n if kind == EventKind.FLOW_VIOLATION else 0)
-    return days
+def tree_size(organization) -> int:
+    """How many leaves (events and flows) the organization's log holds."""
+    return ChainHead.objects.filter(organization=organization).values_list("tree_size", flat=True).first() or 0
 
 
 def outbox_pending(organization) -> int:

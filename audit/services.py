@@ -215,7 +215,8 @@ def _ensure_public_key() -> tuple[str, str]:
 
 @transaction.atomic
 def write_digest(organization) -> AuditDigest:
-    """Sign the organization's chain head as it stands now, covering the events since the last digest."""
+    """Sign the organization's chain head and tree head as they stand now (format 2): a signed tree head
+    that also covers the events since the last digest, and chains to the previous one."""
     head = ledger.locked_head(organization.pk)
     previous = AuditDigest.objects.filter(organization=organization).order_by("-period_end", "-id").first()
     first_seq = (previous.last_seq if previous else 0) + 1
@@ -223,17 +224,20 @@ def write_digest(organization) -> AuditDigest:
     fingerprint, _ = _ensure_public_key()
     now = timezone.now()
     statement = {
+        "version": 2,
         "organization": organization.pk, "organization_slug": organization.slug,
         "period_start": chain.iso(previous.period_end) if previous else None,
         "period_end": chain.iso(now),
         "first_seq": first_seq if count > 0 else None, "last_seq": head.seq, "event_count": max(count, 0),
-        "head_hash": head.hash, "algorithm": signing.ALGORITHM, "key_fingerprint": fingerprint,
+        "head_hash": head.hash, "tree_size": head.tree_size, "root_hash": head.tree_root,
+        "algorithm": signing.ALGORITHM, "key_fingerprint": fingerprint,
         "previous_signature": previous.signature if previous else "",
+        "previous_head_hash": hashlib.sha256(previous.body.encode()).hexdigest() if previous else "",
     }
     body = chain.canonical_json(statement)
     return AuditDigest.objects.create(
         organization=organization, period_start=previous.period_end if previous else None,
         period_end=now, first_seq=statement["first_seq"], last_seq=head.seq,
-        event_count=statement["event_count"], head_hash=head.hash, algorithm=signing.ALGORITHM,
-        key_fingerprint=fingerprint, previous_signature=statement["previous_signature"],
-        signature=signing.sign(body), body=body)
+        event_count=statement["event_count"], head_hash=head.hash, tree_size=head.tree_size,
+        root_hash=head.tree_root, algorithm=signing.ALGORITHM, key_fingerprint=fingerprint,
+        previous_signature=statement["previous_signature"], signature=signing.sign(body), body=body)

@@ -2,8 +2,8 @@
 
 A batch is accepted whole or refused whole (flows.validation). Accepted, it is stored as one row in
 the request's transaction and answered 202; a worker then judges every flow as of its `occurred_at`,
-writes the flows with their verdicts, appends one audit event per flow to the organization's chain
-and updates the exposure rollups, all in one transaction that also marks the batch done. A worker
+writes the flows with their verdicts as leaves of the organization's log followed by one chained
+event for the batch (docs/audit-chain.md), and updates the exposure rollups, all in one transaction that also marks the batch done. A worker
 that dies halfway leaves the batch as it was received, for the next attempt.
 """
 from datetime import timedelta
@@ -50,8 +50,8 @@ def process_batch(batch_id: int) -> dict:
             compiled = compiled_policy(organization)
             judged = judge(organization, compiled, fresh)
             head = ledger.locked_head(organization.pk)
-            counts = write_judged(organization, batch, judged, head, compiled.memberships)
-            counts["duplicate"] = len(flows) - len(fresh)
+            counts = write_judged(organization, batch, judged, head, compiled.memberships,
+                                  duplicates=len(flows) - len(fresh))
             FlowBatch.objects.filter(pk=batch.pk).update(status=FlowBatch.Status.DONE, processed_at=timezone.now(),
                                                          counts=counts, attempts=batch.attempts + 1)
             if counts.get(Verdict.VIOLATION):

@@ -54,12 +54,18 @@ class TelemetryFlow(models.Model):
     blocking_accounts = models.JSONField(default=list)
     reasons = models.JSONField(default=list)
     policy_version = models.BigIntegerField()
-    audit_seq = models.BigIntegerField()
+    audit_seq = models.BigIntegerField(help_text="The seq of its batch's event (format 1: of its own event).")
     recorded_at = models.DateTimeField()
+    account_ids = models.TextField(blank=True, default="", help_text="Whose data, as ids: '12,15' (its leaf's field).")
+    leaf_index = models.BigIntegerField(null=True, blank=True,
+                                        help_text="Its leaf in the organization's Merkle tree (None: format 1, "
+                                                  "when a flow was its own event).")
 
     class Meta:
         db_table = "audit_telemetryflow"
-        constraints = [models.UniqueConstraint(fields=["organization", "flow_id"], name="flow_unique_id")]
+        constraints = [models.UniqueConstraint(fields=["organization", "flow_id"], name="flow_unique_id"),
+                       models.UniqueConstraint(fields=["organization", "leaf_index"], name="flow_unique_leaf",
+                                               condition=models.Q(leaf_index__isnull=False))]
         indexes = [models.Index(fields=["organization", "occurred_at"]),
                    models.Index(fields=["organization", "verdict", "occurred_at"])]
 

@@ -49,6 +49,15 @@ def violations_per_day(organization, since: datetime) -> dict[date, int]:
     return {row["day"]: row["n"] for row in rows}
 
 
+def flow_days_in_leaves(organization, *, from_leaf: int, to_leaf: int) -> dict[date, int]:
+    """The days of the flows that are leaves [from_leaf, to_leaf) of the organization's log, each with how
+    many of them were violations (a worker writes a batch's flows, rollups and leaves together)."""
+    rows = (TelemetryFlow.objects.filter(organization=organization, leaf_index__gte=from_leaf, leaf_index__lt=to_leaf)
+            .annotate(day=TruncDate("occurred_at")).values_list("day")
+            .annotate(n=Count("id", filter=Q(verdict=Verdict.VIOLATION))))
+    return dict(rows)
+
+
 def rollup_rows(organization, *, days: list[date] | None = None, since: date | None = None):
     """The organization's exposure rollup rows of `days`, or of every day from `since`, read in chunks:
     (day, group_key, data_category, purpose, destination, verdict, flows, volume)."""

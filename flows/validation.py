@@ -2,6 +2,7 @@
 
 Refusals raise `InvalidBatch`, naming each offending item and field; the API answers it as a 400.
 """
+import re
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -33,6 +34,15 @@ def _text(value, max_length: int) -> bool:
     return isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _field(value, max_length: int) -> bool:
+    """A non-empty string without control characters: a field of the flow's leaf entry, which TABs separate
+    (docs/audit-chain.md "The flow entry")."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and not CONTROL.search(value)
+
+
 def validate_flows(data, *, catalog, resolve_accounts) -> list[list]:
     """Check a posted batch cheaply and completely; returns the flows ready to store.
 
@@ -56,8 +66,8 @@ def validate_flows(data, *, catalog, resolve_accounts) -> list[list]:
         for key in item.keys() - FLOW_FIELDS:
             errors[f"{where}.{key}"] = ["Unknown field."]
         flow_id = item.get("flow_id")
-        if not _text(flow_id, 200):
-            errors[f"{where}.flow_id"] = ["Must be a string of 1 to 200 characters, without NUL."]
+        if not _field(flow_id, 200):
+            errors[f"{where}.flow_id"] = ["Must be a string of 1 to 200 characters, without control characters."]
         elif flow_id in seen_ids:
             errors[f"{where}.flow_id"] = ["Repeated within the batch."]
         else:
@@ -76,8 +86,9 @@ def validate_flows(data, *, catalog, resolve_accounts) -> list[list]:
             if not isinstance(value, str) or value not in known:
                 errors[f"{where}.{field}"] = [f"Unknown {field.replace('_', ' ')} key."]
         destination = item.get("destination")
-        if not _text(destination, 200):
-            errors[f"{where}.destination"] = ["Must be a string of 1 to 200 characters, without NUL."]
+        if not _field(destination, 200):
+            errors[f"{where}.destination"] = ["Must be a string of 1 to 200 characters, without control "
+                                              "characters."]
         occurred = _instant(item.get("occurred_at"))
         if occurred is None or occurred.tzinfo is None:
             errors[f"{where}.occurred_at"] = ["Must be an ISO 8601 date-time with a time zone."]

@@ -34,9 +34,9 @@ def notify_violations(organization, batch_id: int) -> list[int]:
     if not endpoints:
         return []
     violations = list(TelemetryFlow.objects.filter(batch_id=batch_id, verdict=Verdict.VIOLATION)
-                      .order_by("audit_seq")
+                      .order_by("leaf_index")
                       .values("flow_id", "occurred_at", "data_category", "purpose", "destination", "volume",
-                              "blocking_accounts", "reasons", "audit_seq")[:MAX_VIOLATIONS_PER_DELIVERY])
+                              "blocking_accounts", "reasons", "audit_seq", "leaf_index")[:MAX_VIOLATIONS_PER_DELIVERY])
     body = orjson.dumps({"event": "flow.violation", "organization": organization.slug, "batch": batch_id,
                          "violations": violations}, option=orjson.OPT_UTC_Z).decode()
     deliveries = WebhookDelivery.objects.bulk_create([WebhookDelivery(endpoint=e, body=body) for e in endpoints])

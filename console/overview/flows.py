@@ -1,4 +1,4 @@
-"""The flows as the overview counts them: rollup cells and violations per day, caught up by the chain head."""
+"""The flows as the overview counts them: rollup cells and violations per day, caught up by the log's size."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -7,9 +7,9 @@ from datetime import date
 
 from django.db import connection, transaction
 
-from audit.selectors import chain_seq, flow_event_days
+from audit.selectors import tree_size
 from flows.models import Verdict
-from flows.selectors import rollup_rows, violations_per_day
+from flows.selectors import flow_days_in_leaves, rollup_rows, violations_per_day
 
 from ..periods import first_day, start_of
 
@@ -28,30 +28,30 @@ def _one_snapshot():
 class FlowDays:
     """The exposure rollups' cells and the flows judged violations, per day since `first`.
 
-    A worker writes a batch's flows, their rollups and one chained event per flow in one
-    transaction under the organization's chain head, so the head's seq tells whether any of them
-    changed, and the flow events after the seq last seen tell on which days: only those days'
-    rollup rows are read again, and their violations added.
+    A worker writes a batch's flows, their rollups and their leaves in one transaction under the
+    organization's chain head, so the log's size tells whether any of them changed, and the flows
+    among the leaves added since tell on which days: only those days' rollup rows are read again,
+    and their violations added.
     """
 
     def __init__(self, organization, first: date):
         self.first = first
         with _one_snapshot():  # the head and the flows it covers
-            self.seq = chain_seq(organization)
+            self.size = tree_size(organization)
             self.violations = Counter(violations_per_day(organization, start_of(first)))
         self.days: dict[date, dict] | None = None  # the rollup cells, read when first asked for
         self._keys: dict[tuple, tuple] = {}
         self._totals: dict[tuple[date, date], dict] = {}
 
     def catch_up(self, organization, today: date) -> None:
-        head = chain_seq(organization)
-        if head != self.seq:
+        size = tree_size(organization)
+        if size != self.size:
             touched = set()
-            for day, violations in flow_event_days(organization, after_seq=self.seq, up_to_seq=head).items():
+            for day, violations in flow_days_in_leaves(organization, from_leaf=self.size, to_leaf=size).items():
                 touched.add(day)
                 if violations and day >= self.first:
                     self.violations[day] += violations
-            self.seq = head
+            self.size = size
             touched = sorted(day for day in touched if day >= self.first)
             if touched and self.days is not None:  # read after the head: a day may be ahead, never behind
                 fresh = self._read(organization, days=touched)

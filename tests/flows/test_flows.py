@@ -9,9 +9,11 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
+from audit import merkle
 from audit.models import AuditEvent
 from audit.selectors import verify_chain
 from flows.batches import process_batch
+from flows.leaves import leaf_of
 from flows.models import ExposureRollup, FlowBatch, TelemetryFlow, WebhookDelivery
 from flows.webhooks import signature
 from governance.models import PolicyRuleVersion
@@ -70,8 +72,15 @@ def test_a_batch_is_judged_chained_and_rolled_up(api, org, people, training_allo
     assert violations[0]["blocking_accounts"] == [people[1].user_name]
     assert violations[0]["reasons"][0]["code"] == "consent_missing"
 
-    events = AuditEvent.objects.filter(organization=org, kind__startswith="flow.").order_by("seq")
-    assert [json.loads(e.body)["payload"]["flow_id"] for e in events] == ["a", "b", "c"]
+    # the flows are leaves of the log, followed by their batch's one chained event
+    event = AuditEvent.objects.get(organization=org, kind="flow.batch")
+    payload = json.loads(event.body)["payload"]
+    flows = list(TelemetryFlow.objects.filter(organization=org).order_by("leaf_index"))
+    assert [f.flow_id for f in flows] == ["a", "b", "c"]
+    assert [f.leaf_index for f in flows] == [event.leaf_index - 3, event.leaf_index - 2, event.leaf_index - 1]
+    assert (payload["first_leaf"], payload["leaf_count"]) == (flows[0].leaf_index, 3)
+    assert payload["leaves_root"] == merkle.root_of(merkle.leaf_hash(leaf_of(f)[1]) for f in flows).hex()
+    assert {f.audit_seq for f in flows} == {event.seq}
     assert verify_chain(org).valid
     assert api.get("/api/v1/flows/", {"account": people[1].user_name}).json()["results"][0]["flow_id"] == "b"
 
@@ -82,7 +91,8 @@ def test_resending_a_flow_id_changes_nothing(api, org, people):
     batch = FlowBatch.objects.get(pk=response.json()["batch_id"])
     assert batch.counts["duplicate"] == 1
     assert TelemetryFlow.objects.filter(organization=org).count() == 2
-    assert AuditEvent.objects.filter(organization=org, kind__startswith="flow.").count() == 2
+    assert list(TelemetryFlow.objects.filter(organization=org).order_by("leaf_index")
+                .values_list("flow_id", flat=True)) == ["same", "new"]
 
 
 def test_judging_a_batch_twice_writes_it_once(api, org, people):

@@ -37,6 +37,11 @@ def as_a_spreadsheet_reads(cell: str) -> tuple[str, object]:
     return "text", cell
 
 
+def destination(payload: str) -> str:
+    """A destination holds no control character (the API refuses it): "\t=1+1" arrives as "=1+1"."""
+    return payload.lstrip("\t\r")
+
+
 @pytest.fixture
 def sheets(org) -> dict[str, list[dict]]:
     """A report of today in an organization where every name, reason and destination is a formula."""
@@ -47,7 +52,8 @@ def sheets(org) -> dict[str, list[dict]]:
         governance.set_rule(organization=org, actor=ADMIN, scope="group", group=group, effect="deny", reason=payload,
                             **catalog("meeting_summary"))
     occurred = timezone.now()  # after each account joined its group
-    send_flows(org, *[{"flow_id": f"f{n}", "accounts": [f"p{n}@acme.example"], "destination": payload,
+    send_flows(org, *[{"flow_id": f"f{n}", "accounts": [f"p{n}@acme.example"],
+                       "destination": destination(payload),
                        "data_category": TRAINING[0], "purpose": TRAINING[1], "occurred_at": occurred.isoformat(),
                        "volume": n + 1}
                       for n, payload in enumerate(PAYLOADS)])
@@ -79,7 +85,8 @@ def test_no_cell_of_any_table_is_read_as_a_formula(sheets):
     ("worst_accounts.csv", "display_name"), ("worst_accounts.csv", "groups"),
 ])
 def test_each_name_reads_back_as_the_text_it_was_given(sheets, table, field):
-    assert set(PAYLOADS) <= {value for kind, value in column(sheets[table], field) if kind == "text"}
+    given = {destination(p) for p in PAYLOADS} if field == "destination" else set(PAYLOADS)
+    assert given <= {value for kind, value in column(sheets[table], field) if kind == "text"}
 
 
 def test_numbers_stay_numbers(sheets):
