@@ -73,6 +73,10 @@ class Verification:
     problem: str = ""
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
+    leaves_checked: int = 0  # format 2: the Merkle log's leaves recomputed (audit.logcheck)
+    first_invalid_leaf: int | None = None
+    tree_size: int = 0
+    root_hash: str = ""
     notes: list[str] = field(default_factory=list)
 
     def fail(self, seq: int | None, problem: str) -> Verification:
@@ -83,7 +87,9 @@ class Verification:
     def as_dict(self) -> dict:
         return {"valid": self.valid, "events_checked": self.events_checked,
                 "first_invalid_seq": self.first_invalid_seq, "problem": self.problem,
-                "head_seq": self.head_seq, "head_hash": self.head_hash}
+                "head_seq": self.head_seq, "head_hash": self.head_hash, "leaves_checked": self.leaves_checked,
+                "first_invalid_leaf": self.first_invalid_leaf, "tree_size": self.tree_size,
+                "root_hash": self.root_hash}
 
 
 # The columns of an event row copied from its body, in the order verify_links compares them.

@@ -10,6 +10,7 @@ from django.db.models import Count, Min
 from config.db import stream_rows
 
 from .chain import GENESIS_HASH, Verification, verify_links
+from .logcheck import verify_leaves
 from .models import AuditDigest, AuditEvent, ChainHead, EventKind, OutboxEntry, SigningKey
 from .signing import verify_signature
 from .verification import DIGESTS_FILE, EVENTS_FILE, KEYS_FILE, verify_digests
@@ -106,17 +107,42 @@ def chain_stall(organization) -> dict | None:
             "error": head["stall_error"]}
 
 
-def verify_chain(organization) -> Verification:
+def verify_chain(organization, *, jobs: int = 1) -> Verification:
     """Recompute the organization's chain from its first event, against its signed digests and its head,
-    and check every row's projection columns against its hashed body.
+    and check every row's projection columns against its hashed body; then recompute its Merkle log
+    from every leaf (audit.logcheck), in `jobs` processes.
 
     Drains may commit while it runs: it walks the chain only up to the head it read, and on
-    PostgreSQL reads everything in one REPEATABLE READ snapshot.
+    PostgreSQL reads everything in one REPEATABLE READ snapshot (the leaves too, with one job).
     """
+    if jobs > 1:
+        result = _verify_links(organization)
+        return _with_leaves(result, verify_leaves(organization, jobs=jobs)) if result.valid else result
     with transaction.atomic():
-        if connection.vendor == "postgresql" and not _inside_outer_transaction():
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        _repeatable_read()
+        result = _verify_links(organization)
+        return _with_leaves(result, verify_leaves(organization)) if result.valid else result
+
+
+def _repeatable_read() -> None:
+    """Make the transaction just opened read one snapshot (PostgreSQL; a nested block keeps its outer's level)."""
+    if connection.vendor == "postgresql" and not _inside_outer_transaction():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def _with_leaves(result: Verification, leaves) -> Verification:
+    result.leaves_checked, result.tree_size, result.root_hash = leaves.leaves_checked, leaves.tree_size, \
+        leaves.root_hash
+    if not leaves.valid:
+        result.fail(None, leaves.problem)
+        result.first_invalid_leaf = leaves.first_invalid_leaf
+    return result
+
+
+def _verify_links(organization) -> Verification:
+    with transaction.atomic():
+        _repeatable_read()
         # Digests before the head: every digest read was signed at or below the head read next,
         # so a digest past the head means the head went back, not that a drain moved on.
         digests = AuditDigest.objects.filter(organization=organization).order_by("period_end", "id")

@@ -3,6 +3,7 @@
 Django's bulk_create builds a model instance and prepares every value of every row in Python,
 which costs more than the database's own work at tens of thousands of rows a second.
 """
+import itertools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -44,13 +45,16 @@ def reserve_ids(model, count: int) -> list[int]:
         return list(range(start, start + count))
 
 
+_CURSORS = itertools.count(1)  # a name per server-side cursor: several may be open at once
+
+
 def stream_rows(sql: str, params: Sequence, *, chunk: int = 20_000):
     """Yield the rows of a query as plain tuples without loading them all: a server-side cursor on
     PostgreSQL (inside a transaction, as it requires), fetchmany elsewhere. No model or Django
     value conversion per row: for scans of millions of rows."""
     if connection.vendor == "postgresql":
         with transaction.atomic():
-            with connection.connection.cursor(name="stream_rows") as cursor:
+            with connection.connection.cursor(name=f"stream_rows_{next(_CURSORS)}") as cursor:
                 cursor.itersize = chunk
                 cursor.execute(sql, params)
                 yield from cursor
