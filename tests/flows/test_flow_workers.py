@@ -1,16 +1,22 @@
 """Flow batches judged by real workers on PostgreSQL and Redis, while workers, Redis and PostgreSQL fail."""
+import importlib.util
 import subprocess
 import time
 from datetime import timedelta
+from pathlib import Path
 
+import orjson
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from audit import proofs
+from audit import services as audit
 from audit.actors import Actor
 from audit.models import AuditEvent
 from audit.selectors import verify_chain
 from flows.batches import receive_batch
+from flows.leaves import leaf_of
 from flows.models import FlowBatch, TelemetryFlow
 from flows.validation import validate_flows
 from governance.selectors import compiled_policy
@@ -56,11 +62,34 @@ def judged(org):
 
 
 def assert_each_flow_judged_once(org, total):
+    """Every flow judged, once, as one leaf of the log each, in its batch; the log verifies leaf by leaf,
+    and the inclusion proofs of flows taken across it verify with the standalone verifier."""
     assert judged(org) == total
-    assert AuditEvent.objects.filter(organization=org, kind__startswith="flow.").count() == total
-    assert not FlowBatch.objects.filter(organization=org, status="received").exists()
+    leaves = list(TelemetryFlow.objects.filter(organization=org).values_list("leaf_index", flat=True))
+    assert None not in leaves and len(set(leaves)) == total
+    batches = FlowBatch.objects.filter(organization=org)
+    assert AuditEvent.objects.filter(organization=org, kind="flow.batch").count() == batches.count()
+    assert not batches.filter(status="received").exists()
     result = verify_chain(org)
     assert result.valid, result.problem
+    assert result.leaves_checked == total + AuditEvent.objects.filter(organization=org).count()
+
+    audit.write_digest(org)
+    verifier = standalone_verifier()
+    for flow in TelemetryFlow.objects.filter(organization=org).order_by("?")[:25]:
+        leaf_index, entry = leaf_of(flow)
+        proof = proofs.inclusion_proof(org, leaf_index=leaf_index, entry=entry)
+        root = bytes.fromhex(orjson.loads(proof["tree_head"]["body"])["root_hash"])
+        assert verifier.verify_inclusion(leaf_index, proof["tree_size"], verifier.leaf_hash(entry),
+                                         [bytes.fromhex(h) for h in proof["audit_path"]], root)
+
+
+def standalone_verifier():
+    path = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_log.py"
+    spec = importlib.util.spec_from_file_location("verify_audit_log", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_a_worker_killed_mid_run_judges_every_flow_exactly_once(org, people):
