@@ -23,6 +23,7 @@ from .models import AuditDigest, AuditEvent, ChainHead, EventKind, MerkleTile
 
 TILE = merkle.TILE_WIDTH
 SEGMENT_MIN = 64 * TILE  # leaves: below this a segment costs more to hand out than to check
+CHUNK = 256 * TILE  # leaves read at once
 SEGMENT_MAX = 4096 * TILE  # and above this its stored tiles (8 KiB each, held while it runs) weigh too much
 
 
@@ -52,19 +53,28 @@ class LeafVerification:
         return self
 
 
-def _event_leaves(organization_id: int, start: int, stop: int):
+def _event_leaves(organization_id: int, start: int, stop: int) -> dict[int, tuple[bytes, str, str]]:
     rows = (AuditEvent.objects.filter(organization_id=organization_id, leaf_index__gte=start, leaf_index__lt=stop)
-            .order_by("leaf_index").values_list("leaf_index", "seq", "kind", "body").iterator(chunk_size=5000))
-    for leaf, seq, kind, body in rows:
-        yield leaf, body.encode(), f"event seq {seq}", kind
+            .values_list("leaf_index", "seq", "kind", "body"))
+    return {leaf: (body.encode(), f"event seq {seq}", kind) for leaf, seq, kind, body in rows}
 
 
 def _leaves(organization_id: int, start: int, stop: int):
-    """Every leaf in [start, stop) in leaf order: (index, entry, label, event kind or None)."""
-    sources = [_event_leaves(organization_id, start, stop)]
-    sources += [((leaf, entry, label, None) for leaf, entry, label in read(organization_id, start, stop))
-                for read in READERS.values()]
-    return heapq.merge(*sources, key=lambda leaf: leaf[0])
+    """Every leaf in [start, stop) in leaf order, (index, entry, label, event kind or None), read a chunk
+    of leaves at a time; a leaf missing or held twice comes out as such, for the caller to name."""
+    for chunk in range(start, stop, CHUNK):
+        end = min(stop, chunk + CHUNK)
+        events = _event_leaves(organization_id, chunk, end)
+        order, at = sorted(events), 0
+        readers = [read(organization_id, chunk, end) for read in READERS.values()]
+        others = heapq.merge(*readers, key=lambda leaf: leaf[0]) if len(readers) > 1 else readers[0]
+        for index, entry, label in others:
+            while at < len(order) and order[at] <= index:
+                yield (order[at], *events[order[at]])
+                at += 1
+            yield index, entry, label, None
+        for first in order[at:]:
+            yield (first, *events[first])
 
 
 def _stored_tiles(organization_id: int, level: int, first: int, stop: int):
@@ -262,7 +272,7 @@ def _check_upper(organization_id, result, done, size, packed, root, heads, check
                 return result.fail(index * TILE ** (level + 2), f"node hashes altered: tile {level + 1}/{index} "
                                                                "differs from the tiles below it")
         position = wanted
-        ranges[checkpoint] = upper.compact_range() + _compact(parts.get(checkpoint, []))
+        ranges[checkpoint] = upper.compact_range() + merkle.compact_range(parts.get(checkpoint, []))
     if sum(len(level) for level in stored.values()) != sum(
             (size >> (8 * level)) // TILE for level in range(1, 8)):
         return result.fail(None, "the log stores upper tiles no leaves account for")
@@ -287,13 +297,3 @@ def _trimmed(edge: list[list[bytes]]) -> list[list[bytes]]:
     while edge and not edge[-1]:
         edge.pop()
     return edge
-
-
-def _compact(hashes: list[bytes]) -> list[bytes]:
-    """The perfect subtrees, largest first, of fewer than 256 leaf hashes (a partial tile)."""
-    out, at = [], 0
-    for height in reversed(range(merkle.TILE_HEIGHT)):
-        if len(hashes) >> height & 1:
-            out.append(merkle.perfect_root(hashes[at:at + (1 << height)]))
-            at += 1 << height
-    return out

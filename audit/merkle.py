@@ -36,20 +36,24 @@ def split_point(size: int) -> int:
 def perfect_root(hashes: list[bytes]) -> bytes:
     """The root over a power-of-two number of node hashes."""
     while len(hashes) > 1:
-        hashes = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+        pairs = iter(hashes)
+        hashes = [sha256(b"\x01" + left + right).digest() for left, right in zip(pairs, pairs)]
     return hashes[0]
 
 
 def root_of(leaf_hashes: Iterable[bytes]) -> bytes:
-    """MTH over leaf hashes in order, in one pass and O(log n) memory."""
-    stack: list[tuple[int, bytes]] = []  # (height, hash) of perfect subtrees, heights decreasing
-    for digest in leaf_hashes:
-        height = 0
-        while stack and stack[-1][0] == height:
-            digest = node_hash(stack.pop()[1], digest)
-            height += 1
-        stack.append((height, digest))
-    return fold(h for _, h in stack)
+    """MTH over leaf hashes in order."""
+    return fold(compact_range(list(leaf_hashes)))
+
+
+def compact_range(hashes: list[bytes]) -> list[bytes]:
+    """The perfect subtrees over these hashes, largest first: one per set bit of their count."""
+    perfect, at = [], 0
+    for height in reversed(range(len(hashes).bit_length())):
+        if len(hashes) >> height & 1:
+            perfect.append(perfect_root(hashes[at:at + (1 << height)]))
+            at += 1 << height
+    return perfect
 
 
 def fold(perfect: Iterable[bytes]) -> bytes:
