@@ -31,6 +31,7 @@ import os
 import pstats
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -225,6 +226,7 @@ def end_to_end(org, token, args) -> float:
         worker.terminate()
         server.wait(timeout=30)
         worker.wait(timeout=60)
+        shutil.rmtree(bodies, ignore_errors=True)  # the logs stay in SCRATCH
 
 
 def report_rss(by_batches, size: int) -> None:

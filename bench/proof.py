@@ -146,9 +146,9 @@ def run(args, name: str) -> None:
     from audit.models import MerkleTile
     from tools import verify_audit_log as verifier
 
-    line("machine", f"{os.cpu_count()} cores, "
-         f"{next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')}, "
-         f"{time.strftime('%Y-%m-%d')}")
+    cpu = next((row.split(":", 1)[1].strip() for row in Path("/proc/cpuinfo").read_text().splitlines()
+                if row.startswith("model name")), "?")
+    line("machine", f"{os.cpu_count()} cores, {cpu}, {time.strftime('%Y-%m-%d')}")
     line("loadavg_start", loadavg())
     line("database", f"{name} on PostgreSQL {connection.cursor().connection.info.server_version}")
     call_command("migrate", verbosity=0)
