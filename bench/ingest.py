@@ -1,5 +1,6 @@
 """Flow ingestion end to end (DESIGN §5): HTTP batches from a second process -> stored batch ->
-Celery worker verdicts -> chained audit events, flows and rollups committed in PostgreSQL.
+Celery worker verdicts -> flows as leaves of the organization's Merkle log, one chained flow.batch
+event per batch, flows, account links and rollups committed in PostgreSQL.
 Prints flows/s and the ratio against a baseline doing the same work with a DRF serializer and
 one ORM save() per flow, measured in the same run; the worker's RSS over the run; and where the
 time of one batch goes (cProfile of the worker's code).
@@ -9,6 +10,19 @@ time of one batch goes (cProfile of the worker's code).
         .venv/bin/python bench/ingest.py [--batches 30]
 
 Point it at a scratch database and Redis database: it migrates, writes and purges them.
+
+The baseline, flow by flow: DRF serializer, accounts fetched one by one, the decision, then in one
+transaction per flow the chain head locked, the flow's entry appended as one leaf
+(`audit.ledger.append_flows` with one entry: the frontier read, grown and saved per flow), the flow
+and its account links save()d, the rollup cells get_or_create()d and updated by F(); at the end one
+flow.batch event for the baseline's leaves, as the worker writes per batch.
+
+Memory over a longer run (DESIGN §5: a worker's RSS flat across the run):
+
+    ... bench/ingest.py --batches 50 --rss-every 5 --no-baseline --no-profile
+
+samples the RSS (VmRSS of /proc/<pid>/status) of the worker's processes each time another
+`--rss-every` batches are done and prints the series with first/last/max.
 """
 import argparse
 import cProfile
@@ -17,6 +31,7 @@ import os
 import pstats
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -30,6 +45,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 BROKER = os.environ.pop("CELERY_BROKER_URL", "")  # this process works eagerly; the worker gets the broker
 
 import django  # noqa: E402
+import orjson  # noqa: E402
 
 django.setup()
 
@@ -42,12 +58,15 @@ from rest_framework import serializers  # noqa: E402
 
 from accounts import services as accounts  # noqa: E402
 from accounts.models import Account, Organization  # noqa: E402
-from audit import services as audit  # noqa: E402
+from audit import chain, ledger, merkle  # noqa: E402
 from audit.actors import SYSTEM, Actor  # noqa: E402
+from audit.models import ChainHead, EventKind  # noqa: E402
 from flows.batches import receive_batch  # noqa: E402
+from flows.judging import flow_entry  # noqa: E402
 from flows.models import ExposureRollup, FlowAccount, FlowBatch, TelemetryFlow  # noqa: E402
 from flows.validation import validate_flows  # noqa: E402
 from governance import services as governance  # noqa: E402
+from governance.decisions import blocking_reasons, decision_payload  # noqa: E402
 from governance.models import DataCategory, Purpose  # noqa: E402
 from governance.selectors import compiled_policy  # noqa: E402
 
@@ -136,13 +155,20 @@ def children(pid) -> list[int]:
     return [pid] + [int(p) for p in out]
 
 
+SCRATCH = Path(f"/tmp/bench-ingest-{os.getpid()}")
+
+
+def rss_by_pid(pids) -> dict:
+    return {pid: rss_of([pid]) for pid in pids}
+
+
 def end_to_end(org, token, args) -> float:
     print(f"\n== end to end: {args.batches} batches of {args.size} flows over HTTP, gunicorn ({args.http_workers} "
           f"workers) + celery worker (-c {args.concurrency}) + PostgreSQL on this machine", flush=True)
     rng = random.Random(9)
     names = list(Account.objects.filter(organization=org).values_list("user_name", flat=True))
-    bodies = Path("/tmp/bench-ingest-bodies")
-    bodies.mkdir(exist_ok=True)
+    bodies = SCRATCH / "bodies"
+    bodies.mkdir(parents=True, exist_ok=True)
     for old in bodies.glob("*.json"):
         old.unlink()
     run = int(time.time())
@@ -154,11 +180,11 @@ def end_to_end(org, token, args) -> float:
     app.control.purge()
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{args.port}",
                                "-w", str(args.http_workers), "--access-logfile", "/dev/null",
-                               "--error-logfile", "/tmp/bench-ingest-gunicorn.log"], cwd=ROOT, env=env)
+                               "--error-logfile", str(SCRATCH / "gunicorn.log")], cwd=ROOT, env=env)
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning",
                                "-c", str(args.concurrency), "--without-gossip", "--without-mingle",
                                "--without-heartbeat"], cwd=ROOT, env=env,
-                              stdout=open("/tmp/bench-ingest-worker.log", "w"), stderr=subprocess.STDOUT)
+                              stdout=open(SCRATCH / "worker.log", "w"), stderr=subprocess.STDOUT)
     try:
         for _ in range(60):
             try:
@@ -170,14 +196,17 @@ def end_to_end(org, token, args) -> float:
         warm = post(args.port, token, batch_body(names, f"warm{run}", 100, rng))
         while FlowBatch.objects.get(pk=warm).status != "done":
             time.sleep(0.2)
-        out = Path("/tmp/bench-ingest-load.json")
+        out = SCRATCH / "load.json"
         loader = subprocess.Popen([sys.executable, __file__, "--load", str(args.port), token, str(bodies), str(out)],
                                   cwd=ROOT)
-        rss_samples = []
+        rss_samples, by_batches = [], []  # by_batches: (batches done, {pid: MB}) every --rss-every batches
         total = args.batches * args.size
         while True:
             done = FlowBatch.objects.filter(organization=org, status="done").exclude(pk=warm).count()
-            rss_samples.append(rss_of(children(worker.pid)))
+            pids = children(worker.pid)
+            rss_samples.append(rss_of(pids))
+            if args.rss_every and (not by_batches or done >= by_batches[-1][0] + args.rss_every):
+                by_batches.append((done, rss_by_pid(pids)))
             if loader.poll() is not None and done == args.batches:
                 break
             time.sleep(0.5)
@@ -189,12 +218,31 @@ def end_to_end(org, token, args) -> float:
         print(f"end_to_end_flows_per_s: {rate:,.0f}  (target >= 50,000)")
         print(f"worker_rss_mb: first {rss_samples[0]:.0f}, min {min(rss_samples):.0f}, max {max(rss_samples):.0f}, "
               f"last {rss_samples[-1]:.0f}  ({len(rss_samples)} samples; -c {args.concurrency} pool included)")
+        if by_batches:
+            report_rss(by_batches, args.size)
         return rate
     finally:
         server.terminate()
         worker.terminate()
         server.wait(timeout=30)
         worker.wait(timeout=60)
+        shutil.rmtree(bodies, ignore_errors=True)  # the logs stay in SCRATCH
+
+
+def report_rss(by_batches, size: int) -> None:
+    """The RSS of each worker process (the celery main process and its pool) every --rss-every batches."""
+    print(f"worker RSS (MB) every ~{by_batches[1][0] - by_batches[0][0] if len(by_batches) > 1 else '?'} batches:")
+    pids = sorted({pid for _, sample in by_batches for pid in sample})
+    print("  batches   flows     " + "  ".join(f"pid {pid:>7}" for pid in pids) + "     total")
+    for done, sample in by_batches:
+        print(f"  {done:7d} {done * size:9,d}   " + "  ".join(f"{sample.get(pid, 0):11.1f}" for pid in pids)
+              + f"  {sum(sample.values()):8.1f}")
+    for pid in pids:
+        series = [sample[pid] for _, sample in by_batches if pid in sample]
+        # the first sample after the warm-up batch; the pool child is the one whose RSS moves
+        print(f"worker_rss_pid_{pid}: first {series[0]:.1f}, last {series[-1]:.1f}, max {max(series):.1f}, "
+              f"min {min(series):.1f} MB; last/first {series[-1] / series[0] - 1:+.1%}, "
+              f"max/first {max(series) / series[0] - 1:+.1%} ({len(series)} samples)")
 
 
 class FlowSerializer(serializers.ModelSerializer):
@@ -208,7 +256,8 @@ class FlowSerializer(serializers.ModelSerializer):
 
 
 def baseline(org, n: int) -> float:
-    """The same work, the plain way: serializer per flow, one save() per row, rollups by F(), then the chain."""
+    """The same work, the plain way: serializer per flow, one save() per row, one leaf appended per flow,
+    rollups by F(), then the batch's event."""
     print(f"\n== baseline: DRF serializer + ORM save() per flow, {n} flows, in-process", flush=True)
     rng = random.Random(3)
     names = list(Account.objects.filter(organization=org).values_list("user_name", flat=True))
@@ -217,7 +266,10 @@ def baseline(org, n: int) -> float:
     batch = FlowBatch.objects.create(organization=org, flow_count=n, payload=b"[]", received_at=timezone.now(),
                                      submitted_by=actor.as_dict(), status="done")
     compiled = compiled_policy(org)
+    # flows are append-only: each names its batch's event, appended after them, by the seq it will get
+    batch_seq = ChainHead.objects.get(organization=org).seq + 1
     started = time.perf_counter()
+    leaves = []
     for item in items:
         serializer = FlowSerializer(data=item)
         serializer.is_valid(raise_exception=True)
@@ -225,12 +277,28 @@ def baseline(org, n: int) -> float:
         people = [Account.objects.get(organization=org, user_name=name) for name in data["accounts"]]
         decision = compiled.decide([p.pk for p in people], data["data_category"], data["purpose"], data["occurred_at"])
         verdict = "permitted" if decision.allowed else "violation"
+        names = [p.user_name for p in people]
+        if decision.allowed:
+            blocking, reasons = [], decision_payload(decision, names[:1])["reasons"]
+        else:
+            blocking = [name for name, d in zip(names, decision.accounts) if not d.allowed]
+            reasons = blocking_reasons(decision, names)
+        blocking_json = orjson.dumps(blocking, option=orjson.OPT_SORT_KEYS).decode()
+        reasons_json = orjson.dumps(reasons, option=orjson.OPT_SORT_KEYS).decode()
+        ids_text = ",".join(str(p.pk) for p in people)
+        entry = flow_entry(org.pk, batch.pk, data["flow_id"], chain.iso(data["occurred_at"]), data["data_category"],
+                           data["purpose"], data["destination"], data["volume"], ids_text, verdict, blocking_json,
+                           decision.policy_version, reasons_json)
         with transaction.atomic():
+            head = ledger.locked_head(org.pk)
+            leaf, _ = ledger.append_flows(head, [entry])
+            leaves.append(merkle.leaf_hash(entry))
             flow = TelemetryFlow(organization=org, batch=batch, flow_id=data["flow_id"],
                                  occurred_at=data["occurred_at"], data_category=data["data_category"],
                                  purpose=data["purpose"], destination=data["destination"], volume=data["volume"],
                                  account_count=len(people), verdict=verdict, policy_version=decision.policy_version,
-                                 audit_seq=0, recorded_at=timezone.now())
+                                 blocking_accounts=blocking, reasons=reasons, account_ids=ids_text,
+                                 audit_seq=batch_seq, leaf_index=leaf, recorded_at=timezone.now())
             flow.save()
             for person, d in zip(people, decision.accounts):
                 FlowAccount(flow=flow, account=person, blocking=not d.allowed).save()
@@ -241,9 +309,14 @@ def baseline(org, n: int) -> float:
                         destination=data["destination"], verdict=verdict)
                     ExposureRollup.objects.filter(pk=cell.pk).update(flows=F("flows") + 1,
                                                                      volume=F("volume") + data["volume"])
-            audit.record(organization=org, kind=f"flow.{verdict}", actor=actor, subject_account=people[0],
-                         payload={"flow_id": data["flow_id"], "verdict": verdict})
-    audit.drain_outbox(org.pk)
+    with transaction.atomic():  # the batch's event, whose seq the flows named (nothing else appends meanwhile)
+        head = ledger.locked_head(org.pk)
+        first = head.tree_size - len(leaves)
+        now = timezone.now()
+        event = ledger.append(head, [ledger.Entry(EventKind.FLOW_BATCH, now, actor.as_dict(), None, {
+            "batch": batch.pk, "first_leaf": first, "leaf_count": len(leaves),
+            "leaves_root": merkle.root_of(leaves).hex(), "counts": {}})], recorded_at=now)
+        assert event.first_seq == batch_seq, (event.first_seq, batch_seq)
     rate = n / (time.perf_counter() - started)
     print(f"baseline_flows_per_s: {rate:,.0f}")
     return rate
@@ -264,15 +337,25 @@ def profile_one_batch(org, size: int) -> None:
     total = time.perf_counter() - started
     stats = pstats.Stats(profiler)
     parts = {"validate (HTTP side)": "validate_flows", "judge: decisions as of occurred_at": "judge",
-             "events, flows and links written (rollups included)": "write_judged",
-             "  of which the ledger: bodies, hashes, COPY of events": "append",
-             "rollups and distinct accounts": "roll_up"}
+             "leaves, batch event, flows and links written (rollups included)": "write_judged",
+             "  of which flow leaves: leaf hashes, tiles, frontier (append_flows)": "append_flows",
+             "    of which the tree itself (Frontier.append, tiles COPY)": "_grow",
+             "  of which the batch's chained event (ledger.append)": "append",
+             "  of which COPY (flows, links, tiles, event, rollup rows)": "copy_rows",
+             "  of which rollups and distinct accounts": "roll_up"}
     for label, function in parts.items():
         seconds = sum(row[3] for key, row in stats.stats.items() if key[2] == function)
-        print(f"  {label:52s} {seconds:6.3f} s  {seconds / total:5.0%}")
+        print(f"  {label:68s} {seconds:6.3f} s  {seconds / total:5.0%}")
     waited = sum(row[3] for key, row in stats.stats.items() if key[2] == "wait" and "psycopg" in key[0])
-    print(f"  {'  of which waiting on PostgreSQL':52s} {waited:6.3f} s  {waited / total:5.0%}")
-    print(f"  {'total (wall, under the profiler)':52s} {total:6.3f} s  -> {size / total:,.0f} flows/s on one core")
+    print(f"  {'  of which waiting on PostgreSQL':68s} {waited:6.3f} s  {waited / total:5.0%}")
+    print(f"  {'total (wall, under the profiler)':68s} {total:6.3f} s  -> {size / total:,.0f} flows/s on one core")
+    print("  top cumulative entries of the project's code (and psycopg's wait):")
+    rows = sorted(((row[3], row[2], key) for key, row in stats.stats.items()
+                   if (str(ROOT) in key[0] and ".venv" not in key[0]) or (key[2] == "wait" and "psycopg" in key[0])),
+                  reverse=True)
+    for cumulative, own, (filename, lineno, function) in rows[:25]:
+        where = filename.replace(str(ROOT) + "/", "") if str(ROOT) in filename else "psycopg"
+        print(f"    {cumulative:7.3f} s cum {own:7.3f} s own  {where}:{lineno}({function})")
 
 
 def main():
@@ -287,10 +370,14 @@ def main():
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--http-workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=1, help="celery worker processes")
+    parser.add_argument("--rss-every", type=int, default=0, help="sample the worker's RSS every N batches done")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     if not settings.USING_POSTGRES or not BROKER:
         raise SystemExit("Run on PostgreSQL and Redis: DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://...")
     print(f"machine: {machine()}")
+    print(f"loadavg_start: {Path('/proc/loadavg').read_text().strip()}")
     call_command("migrate", verbosity=0)
     global SEEDED_AT
     org = seed(args.accounts)
@@ -299,10 +386,13 @@ def main():
     with transaction.atomic():
         _, token = accounts.create_api_token(organization=org, name="bench", scope="api", actor=SYSTEM)
     rate = end_to_end(org, token, args)
-    base = baseline(org, args.baseline)
-    print(f"ratio_vs_baseline: {rate / base:,.1f}x  (target >= 30x)")
-    profile_one_batch(org, args.size)
+    if not args.no_baseline:
+        base = baseline(org, args.baseline)
+        print(f"ratio_vs_baseline: {rate / base:,.1f}x  (target >= 30x)")
+    if not args.no_profile:
+        profile_one_batch(org, args.size)
     print(f"\npeak_rss_mb (this process): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+    print(f"loadavg_end: {Path('/proc/loadavg').read_text().strip()}")
 
 
 if __name__ == "__main__":
