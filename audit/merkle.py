@@ -136,32 +136,58 @@ class Frontier:
 class Tree:
     """A tree of `size` leaves read from its tiles and the frontier of a size at least as large.
 
-    `tile(level, index)` returns a full tile's 256 hashes (bytes); tiles are read once each.
+    `tiles(keys)` returns {(level, index): 256 hashes as bytes} for full tiles; a proof first works out
+    which tiles its path crosses and reads them in one call (`prefetch`), each once.
     """
 
-    def __init__(self, size: int, frontier: Frontier, tile: Callable[[int, int], bytes]):
+    def __init__(self, size: int, frontier: Frontier, tiles: Callable[[list[tuple[int, int]]], dict]):
         if size > frontier.size:
             raise ValueError(f"a tree of {size} leaves cannot be read from a frontier of {frontier.size}")
-        self.size, self.frontier, self._tile, self._tiles = size, frontier, tile, {}
+        self.size, self.frontier, self._fetch, self._tiles = size, frontier, tiles, {}
+        self._nodes: dict[tuple[int, int], bytes] = {}
+
+    def _full(self, level: int, index: int) -> bool:
+        return index < (self.frontier.size >> (TILE_HEIGHT * level)) // TILE_WIDTH
 
     def _base(self, level: int, first: int, count: int) -> list[bytes]:
         """`count` consecutive nodes of tree level 8*level from `first`, all within one tile."""
         index, offset = divmod(first, TILE_WIDTH)
-        if index < (self.frontier.size >> (TILE_HEIGHT * level)) // TILE_WIDTH:  # a full tile
+        if self._full(level, index):
             key = (level, index)
             if key not in self._tiles:
-                blob = self._tile(level, index)
-                if len(blob) != TILE_WIDTH * HASH_SIZE:
-                    raise ValueError(f"tile {key} holds {len(blob)} bytes")
-                self._tiles[key] = blob
+                self._load([key])
             blob = self._tiles[key]
             return [blob[(offset + i) * HASH_SIZE:(offset + i + 1) * HASH_SIZE] for i in range(count)]
         return self.frontier.edge[level][offset:offset + count]
 
+    def _load(self, keys: list[tuple[int, int]]) -> None:
+        for key, blob in self._fetch(keys).items():
+            if len(blob) != TILE_WIDTH * HASH_SIZE:
+                raise ValueError(f"tile {key} holds {len(blob)} bytes")
+            self._tiles[key] = blob
+        missing = [key for key in keys if key not in self._tiles]
+        if missing:
+            raise LookupError(f"tile {missing[0]} is missing")
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Read at once the full tiles the roots of these leaf ranges need."""
+        keys = set()
+        for start, end in ranges:
+            for height, index in _perfect(start, end):
+                level, rest = divmod(height, TILE_HEIGHT)
+                tile = (index << rest) // TILE_WIDTH
+                if self._full(level, tile) and (level, tile) not in self._tiles:
+                    keys.add((level, tile))
+        if keys:
+            self._load(sorted(keys))
+
     def node(self, height: int, index: int) -> bytes:
         """The perfect subtree of 2**height leaves from leaf index << height."""
-        level, rest = divmod(height, TILE_HEIGHT)
-        return perfect_root(self._base(level, index << rest, 1 << rest))
+        digest = self._nodes.get((height, index))
+        if digest is None:
+            level, rest = divmod(height, TILE_HEIGHT)
+            digest = self._nodes[height, index] = perfect_root(self._base(level, index << rest, 1 << rest))
+        return digest
 
     def range_root(self, start: int, end: int) -> bytes:
         """MTH of leaves [start, end) as RFC 9162 builds it (start aligned as its recursion aligns it)."""
@@ -180,16 +206,20 @@ class Tree:
         """RFC 9162 §2.1.3.1 PATH(index, D[0:size]), the leaf's sibling first."""
         if not 0 <= index < self.size:
             raise IndexError(f"leaf {index} is not in a tree of {self.size}")
-        path, start, end = [], 0, self.size
+        ranges, start, end = [], 0, self.size
         while end - start > 1:
             k = split_point(end - start)
             if index - start < k:
-                path.append(self.range_root(start + k, end))
+                ranges.append((start + k, end))
                 end = start + k
             else:
-                path.append(self.range_root(start, start + k))
+                ranges.append((start, start + k))
                 start += k
-        return path[::-1]
+        return self._roots(ranges[::-1])
+
+    def _roots(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        self.prefetch(ranges)
+        return [self.range_root(start, end) for start, end in ranges]
 
     def consistency_path(self, old_size: int) -> list[bytes]:
         """RFC 9162 §2.1.4.1 PROOF(old_size, D[0:size]); empty for 0 or an equal size."""
@@ -197,15 +227,27 @@ class Tree:
             raise ValueError(f"a tree of {old_size} leaves is not a prefix of one of {self.size}")
         if old_size in (0, self.size):
             return []
-        path, start, end, m, whole = [], 0, self.size, old_size, True
+        ranges, start, end, m, whole = [], 0, self.size, old_size, True
         while m != end - start:
             k = split_point(end - start)
             if m <= k:
-                path.append(self.range_root(start + k, end))
+                ranges.append((start + k, end))
                 end = start + k
             else:
-                path.append(self.range_root(start, start + k))
+                ranges.append((start, start + k))
                 start, m, whole = start + k, m - k, False
         if not whole:
-            path.append(self.range_root(start, end))
-        return path[::-1]
+            ranges.append((start, end))
+        return self._roots(ranges[::-1])
+
+
+def _perfect(start: int, end: int) -> list[tuple[int, int]]:
+    """The perfect subtrees, as (height, index), whose hashes make the root of leaves [start, end) as
+    RFC 9162 splits them (Tree.range_root)."""
+    size = end - start
+    if size == 0:
+        return []
+    if size & (size - 1) == 0 and start % size == 0:
+        return [(size.bit_length() - 1, start // size)]
+    k = split_point(size)
+    return _perfect(start, start + k) + _perfect(start + k, end)

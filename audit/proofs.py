@@ -7,6 +7,8 @@ prefix of a later one's. Both are O(log n) hashes read from a few tiles, and bot
 """
 from __future__ import annotations
 
+from django.db import connection
+
 from . import merkle
 from .models import AuditDigest, ChainHead, MerkleTile
 
@@ -18,14 +20,22 @@ class NotCovered(LookupError):
 
 
 def _tree(organization_id: int, size: int) -> merkle.Tree:
-    head = ChainHead.objects.filter(organization_id=organization_id).values_list("tree_size", "tree_edge").first()
-    frontier = merkle.Frontier(*(head[0], bytes(head[1]))) if head else merkle.Frontier()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT tree_size, tree_edge FROM {ChainHead._meta.db_table} WHERE organization_id = %s",
+                       [organization_id])
+        head = cursor.fetchone()
+    frontier = merkle.Frontier(head[0], bytes(head[1])) if head else merkle.Frontier()
+    return merkle.Tree(size, frontier, lambda keys: tiles(organization_id, keys))
 
-    def tile(level: int, index: int) -> bytes:
-        return bytes(MerkleTile.objects.filter(organization_id=organization_id, level=level, index=index)
-                     .values_list("hashes", flat=True).get())
 
-    return merkle.Tree(size, frontier, tile)
+def tiles(organization_id: int, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Full tiles of the organization's tree by (level, index), in one query."""
+    pairs = " OR ".join(["(level = %s AND index = %s)"] * len(keys))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT level, index, hashes FROM {MerkleTile._meta.db_table} "
+                       f"WHERE organization_id = %s AND ({pairs})",
+                       [organization_id, *(value for key in keys for value in key)])
+        return {(level, index): bytes(blob) for level, index, blob in cursor.fetchall()}
 
 
 def signed_head(digest: AuditDigest) -> dict:

@@ -225,13 +225,13 @@ def run(args, name: str) -> None:
                                                       "hashes; chain head + tiles read per proof)")
     for old in olds[:5]:
         tree = proofs._tree(org.pk, n)
-        old_root = merkle.Tree(old, tree.frontier, tree._tile).root()
+        old_root = merkle.Tree(old, tree.frontier, tree._fetch).root()
         assert verifier.verify_consistency(old, n, old_root, root, tree.consistency_path(old)), old
     line("consistency_checked", "5 verified with RFC 9162 §2.1.4.2 (old roots recomputed from the tiles)")
 
     # --- baselines ----------------------------------------------------------------------------------------
     m = len(kept)
-    small = merkle.Tree(m, frontier, proofs._tree(org.pk, n)._tile)
+    small = merkle.Tree(m, frontier, proofs._tree(org.pk, n)._fetch)
     naive = []
     for i in [rng.randrange(m) for _ in range(args.naive_runs)]:
         t0 = time.perf_counter()
