@@ -251,3 +251,50 @@ def _perfect(start: int, end: int) -> list[tuple[int, int]]:
         return [(size.bit_length() - 1, start // size)]
     k = split_point(size)
     return _perfect(start, start + k) + _perfect(start + k, end)
+
+
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, path: list[bytes], root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2: whether `path` leads from leaf `index`'s hash to `root`, the root of `size` leaves."""
+    if not 0 <= index < size:
+        return False
+    fn, sn, digest = index, size - 1, leaf_hash
+    for sibling in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            digest = node_hash(sibling, digest)
+            while not fn & 1 and fn != 0:  # climb past the levels where this node has no right sibling
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            digest = node_hash(digest, sibling)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and digest == root
+
+
+def verify_consistency(size1: int, size2: int, proof: list[bytes], root1: bytes, root2: bytes) -> bool:
+    """RFC 9162 §2.1.4.2: whether the tree of `size2` leaves (root2) extends that of `size1` leaves (root1)."""
+    if not 0 <= size1 <= size2:
+        return False
+    if size1 == 0:  # the empty tree is a prefix of every tree
+        return not proof
+    if size1 == size2:
+        return not proof and root1 == root2
+    if not proof:
+        return False
+    if size1 & (size1 - 1) == 0:  # a perfect old tree is itself a node of the new one: its root starts the path
+        proof = [root1, *proof]
+    fn, sn = size1 - 1, size2 - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    old, new = proof[0], proof[0]
+    for node in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            old, new = node_hash(node, old), node_hash(node, new)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            new = node_hash(new, node)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and old == root1 and new == root2

@@ -7,16 +7,41 @@ prefix of a later one's. Both are O(log n) hashes read from a few tiles, and bot
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db import connection
 
-from . import merkle
-from .models import AuditDigest, ChainHead, MerkleTile
+from . import chain, merkle
+from .models import AuditDigest, AuditEvent, ChainHead, MerkleTile
 
 INCLUSION_FORMAT, CONSISTENCY_FORMAT = "inclusion/1", "consistency/1"
 
 
 class NotCovered(LookupError):
-    """No signed tree head covers the leaf yet (the next digest will), or the head asked for is unknown."""
+    """No signed tree head covers the leaf yet: the next digest will, by `expected_by` (None: unknown)."""
+
+    def __init__(self, message: str, expected_by: datetime | None = None):
+        super().__init__(message)
+        self.expected_by = expected_by
+
+
+class UnknownTreeHead(LookupError):
+    """The signed tree head asked for is not one of this organization's."""
+
+
+def next_head_expected(organization) -> datetime | None:
+    """When the next signed tree head should be written: a period after the latest digest's end."""
+    latest = AuditDigest.objects.filter(organization=organization).order_by("-period_end", "-id").first()
+    return latest.period_end + timedelta(minutes=settings.AUDIT_DIGEST_MINUTES) if latest else None
+
+
+def _not_covered(organization, what: str) -> NotCovered:
+    expected = next_head_expected(organization)
+    when = (f"expected by {chain.iso(expected)[:19]}Z" if expected
+            else f"within {settings.AUDIT_DIGEST_MINUTES} minutes")
+    return NotCovered(f"{what}; the next signed tree head will cover it ({when}: one is signed every "
+                      f"{settings.AUDIT_DIGEST_MINUTES} minutes).", expected)
 
 
 def _tree(organization_id: int, size: int) -> merkle.Tree:
@@ -52,12 +77,20 @@ def covering_head(organization, leaf_index: int, *, digest_id: int | None = None
     """The signed tree head to prove a leaf against: the one asked for, or the latest; NotCovered if it
     does not hold the leaf."""
     heads = tree_heads(organization)
-    head = heads.filter(pk=digest_id).first() if digest_id is not None else heads.last()
+    if digest_id is not None:
+        head = heads.filter(pk=digest_id).first()
+        if head is None:
+            raise UnknownTreeHead(f"no signed tree head {digest_id} in this organization's log")
+        if head.tree_size <= leaf_index:
+            raise NotCovered(f"leaf {leaf_index} is newer than signed tree head {digest_id} "
+                             f"(of {head.tree_size} leaves): ask for a later one, or the latest")
+        return head
+    head = heads.last()
     if head is None:
-        raise NotCovered("no signed tree head yet: one is written every period (docs/audit-chain.md)")
+        raise _not_covered(organization, "there is no signed tree head yet")
     if head.tree_size <= leaf_index:
-        raise NotCovered(f"leaf {leaf_index} is newer than the signed tree head of size {head.tree_size}; "
-                         "the next signed tree head will cover it")
+        raise _not_covered(organization, f"leaf {leaf_index} is newer than the latest signed tree head "
+                                         f"(of {head.tree_size} leaves)")
     return head
 
 
@@ -75,11 +108,35 @@ def consistency_proof(organization, *, first_id: int, second_id: int | None = No
     """The proof that the tree of signed head `first_id` is a prefix of that of `second_id` (or the latest)."""
     heads = tree_heads(organization)
     first = heads.filter(pk=first_id).first()
+    if first is None:
+        raise UnknownTreeHead(f"no signed tree head {first_id} in this organization's log")
     second = heads.filter(pk=second_id).first() if second_id is not None else heads.last()
-    if first is None or second is None:
-        raise NotCovered("no such signed tree head in this organization's log")
+    if second is None:
+        raise UnknownTreeHead(f"no signed tree head {second_id} in this organization's log")
     if first.tree_size > second.tree_size:
         first, second = second, first
     path = _tree(organization.pk, second.tree_size).consistency_path(first.tree_size)
     return {"format": CONSISTENCY_FORMAT, "organization": organization.pk, "first": signed_head(first),
             "second": signed_head(second), "proof": [h.hex() for h in path]}
+
+
+def event_proof(organization, event: AuditEvent, *, digest_id: int | None = None, about: dict | None = None) -> dict:
+    """The inclusion proof of a chained event: its body is its leaf's entry."""
+    return inclusion_proof(organization, leaf_index=event.leaf_index, entry=event.body.encode(), digest_id=digest_id,
+                           about={"event": {"seq": event.seq, "kind": event.kind}, **(about or {})})
+
+
+def last_two_heads_consistent(organization) -> tuple[AuditDigest | None, bool | None]:
+    """The latest signed tree head, and whether the previous one's tree is a prefix of it: its consistency
+    proof built from the tiles and checked (None when there is no previous head)."""
+    heads = list(tree_heads(organization).reverse()[:2])
+    if not heads:
+        return None, None
+    if len(heads) == 1:
+        return heads[0], None
+    latest, previous = heads
+    if previous.tree_size > latest.tree_size:
+        return latest, False
+    proof = _tree(organization.pk, latest.tree_size).consistency_path(previous.tree_size)
+    return latest, merkle.verify_consistency(previous.tree_size, latest.tree_size, proof,
+                                             bytes.fromhex(previous.root_hash), bytes.fromhex(latest.root_hash))

@@ -1,4 +1,5 @@
 """Reads of the audit trail: events, verification, digests, export."""
+import heapq
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,11 +10,12 @@ from django.db.models import Count, Min
 
 from config.db import stream_rows
 
+from . import leaves
 from .chain import GENESIS_HASH, Verification, verify_links
 from .logcheck import verify_leaves
 from .models import AuditDigest, AuditEvent, ChainHead, EventKind, OutboxEntry, SigningKey
 from .signing import verify_signature
-from .verification import DIGESTS_FILE, EVENTS_FILE, KEYS_FILE, verify_digests
+from .verification import DIGESTS_FILE, EVENTS_FILE, FLOWS_FILE, KEYS_FILE, MANIFEST_FILE, verify_digests
 
 STREAM_CHUNK = 10_000
 FLOW_KINDS = (EventKind.FLOW_PERMITTED, EventKind.FLOW_VIOLATION)
@@ -241,22 +243,48 @@ def event_rows(organization, up_to_seq: int | None, from_seq: int = 1):
 
 
 def export_chain(organization, directory: Path) -> dict:
-    """Write the events (JSON Lines), the digests and the public keys for offline verification."""
+    """Write the log for offline verification (format 2, docs/audit-chain.md): manifest.json, the events and
+    the flows (JSON Lines, each with its leaf index), the digests and the public keys.
+
+    Everything is read in one snapshot, up to the chain head read first, and streamed to the files.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with (directory / EVENTS_FILE).open("w", encoding="utf-8") as out:
-        rows = (events_of(organization).order_by("seq").values_list("seq", "prev_hash", "hash", "body")
-                .iterator(chunk_size=STREAM_CHUNK))
-        for seq, prev_hash, digest, body in rows:
-            out.write(json.dumps({"seq": seq, "prev_hash": prev_hash, "hash": digest, "body": body},
-                                 ensure_ascii=False) + "\n")
-            count += 1
-    digests = AuditDigest.objects.filter(organization=organization).order_by("period_end", "id")
-    with (directory / DIGESTS_FILE).open("w", encoding="utf-8") as out:
-        for body, signature in digests.values_list("body", "signature"):
-            out.write(json.dumps({"body": body, "signature": signature}, ensure_ascii=False) + "\n")
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not _inside_outer_transaction():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        seq, size = (ChainHead.objects.filter(organization=organization).values_list("seq", "tree_size").first()
+                     or (0, 0))
+        events = 0
+        with (directory / EVENTS_FILE).open("w", encoding="utf-8") as out:
+            rows = (events_of(organization).filter(seq__lte=seq).order_by("seq")
+                    .values_list("seq", "prev_hash", "hash", "body", "leaf_index").iterator(chunk_size=STREAM_CHUNK))
+            for event_seq, prev_hash, digest, body, leaf_index in rows:
+                out.write(json.dumps({"seq": event_seq, "prev_hash": prev_hash, "hash": digest, "body": body,
+                                      "leaf_index": leaf_index}, ensure_ascii=False) + "\n")
+                events += 1
+        flows = 0
+        with (directory / FLOWS_FILE).open("w", encoding="utf-8") as out:
+            for leaf_index, entry in other_leaves(organization.pk, 0, size):
+                out.write(json.dumps({"leaf_index": leaf_index, "entry": entry.decode()}, ensure_ascii=False) + "\n")
+                flows += 1
+        digests = AuditDigest.objects.filter(organization=organization).order_by("period_end", "id")
+        with (directory / DIGESTS_FILE).open("w", encoding="utf-8") as out:
+            for body, signature in digests.values_list("body", "signature"):
+                out.write(json.dumps({"body": body, "signature": signature}, ensure_ascii=False) + "\n")
+        count = digests.count()
     keys = [{"fingerprint": fp, "algorithm": algorithm, "public_key_pem": pem}
             for fp, algorithm, pem in SigningKey.objects.values_list("fingerprint", "algorithm", "public_key_pem")]
     (directory / KEYS_FILE).write_text(json.dumps(keys, indent=2), encoding="utf-8")
-    return {"events": count, "digests": digests.count(), "keys": len(keys)}
+    manifest = {"format": 2, "organization": organization.pk, "tree_size": size, "event_count": events,
+                "flow_count": flows}
+    (directory / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
+    return {"events": events, "flows": flows, "tree_size": size, "digests": count, "keys": len(keys)}
+
+
+def other_leaves(organization_id: int, start: int, stop: int):
+    """(leaf_index, entry) of the leaves other apps keep (flows), in [start, stop), in leaf order."""
+    readers = [((index, entry) for index, entry, _ in reader(organization_id, start, stop))
+               for reader in leaves.READERS.values()]
+    return heapq.merge(*readers, key=lambda leaf: leaf[0])

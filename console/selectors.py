@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from django.utils import timezone
 
 from accounts.selectors import active_account_ids, group_names
+from audit import proofs
 from audit.models import AuditEvent
 from audit.selectors import (chain_head, digest_count, digest_signature_valid, events_of, latest_digest, outbox_pending,
                              verify_chain)
@@ -168,6 +169,13 @@ def chain_status(organization, *, verify: bool) -> dict:
     automatic = head[0] <= AUTO_VERIFY_LIMIT
     if verify or automatic:
         verification = verify_chain(organization)
+    tree_head, consistent = proofs.last_two_heads_consistent(organization)
     return {"head_seq": head[0], "head_hash": head[1], "pending": pending, "digest": digest,
             "digest_valid": digest_valid, "verification": verification, "automatic": automatic,
-            "digests": digest_count(organization)}
+            "digests": digest_count(organization), "tree_head": tree_head, "consistent": consistent}
+
+
+def covered_size(organization) -> int:
+    """How many leaves the latest signed tree head covers: a leaf below it has a proof to download."""
+    head = proofs.tree_heads(organization).last()
+    return head.tree_size if head else 0

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import F
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,9 +18,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import services as accounts_services
 from accounts.models import Account, ApiToken, OrgRole, Role
 from accounts.selectors import account_by_user_name, account_list, account_memberships, group_names
+from audit import proofs
 from audit.actors import user_actor
-from flows import charts
-from flows.selectors import account_flows, flow_list
+from flows import charts, leaves
+from flows.selectors import account_flows, flow_list, flows_of
 from governance import services as governance
 from governance.selectors import catalog_names, compiled_policy, effective_policy_for, simulate_rule
 from identity import invitations
@@ -203,7 +204,37 @@ def audit(request):
     query.pop("verify", None)
     return render(request, "console/audit.html", page_context(
         request, "audit", form=form, events=events, status=status, query=query.urlencode(),
-        next_before=events[-1].seq if more and events else None))
+        next_before=events[-1].seq if more and events else None,
+        covered=status["tree_head"].tree_size if status["tree_head"] else 0))
+
+
+def proof_file(request, name: str, build) -> HttpResponse:
+    """A proof as a JSON attachment, or a page saying when the next signed tree head will cover it."""
+    try:
+        proof = build()
+    except proofs.NotCovered as exc:
+        return render(request, "console/proof_not_covered.html", page_context(
+            request, "audit", reason=str(exc), expected_by=exc.expected_by), status=409)
+    response = JsonResponse(proof, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="{request.organization.slug}-{name}-proof.json"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@console_view
+def audit_proof(request, seq: int):
+    """The inclusion proof file of one event, against the latest signed tree head."""
+    event = get_object_or_404(selectors.events_of(request.organization), seq=seq)
+    return proof_file(request, f"event-{seq}", lambda: proofs.event_proof(request.organization, event))
+
+
+@require_GET
+@console_view
+def flow_proof(request, flow_pk: int):
+    """The inclusion proof file of one judged flow (of its own event, for one judged before format 2)."""
+    flow = get_object_or_404(flows_of(request.organization), pk=flow_pk)
+    return proof_file(request, f"flow-{flow_pk}", lambda: leaves.proof_of(flow))
 
 
 @require_GET
@@ -231,7 +262,8 @@ def flows(request):
         request, "flows", form=form, flows=listing, names=names, query=query.urlencode(),
         violations=violation_count(organization, since, until),
         next_cursor=f"{last.occurred_at.isoformat()}~{last.pk}" if last else None,
-        unknown_account=bool(filters.get("account")) and account is None))
+        unknown_account=bool(filters.get("account")) and account is None,
+        covered=selectors.covered_size(organization)))
 
 
 @require_http_methods(["GET", "POST"])

@@ -2,6 +2,9 @@
 import orjson
 from django.db import connection
 
+from audit import proofs
+from audit.models import AuditEvent
+
 from .judging import SORTED
 from .models import TelemetryFlow
 
@@ -57,3 +60,18 @@ def leaf_of(flow: TelemetryFlow) -> tuple[int, bytes]:
         raise ValueError(f"flow {flow.flow_id} was judged before flows were leaves: its evidence is its own event")
     return next(flow_leaves(flow.organization_id, flow.leaf_index, flow.leaf_index + 1))[:2]
 
+
+def proof_of(flow: TelemetryFlow, *, digest_id: int | None = None) -> dict:
+    """The inclusion proof of a judged flow. A flow judged before format 2 is no leaf of its own: its
+    evidence is its own flow.permitted/violation event (`audit_seq`), whose proof this is then."""
+    about = {"flow": {"flow_id": flow.flow_id, "batch": flow.batch_id}}
+    if flow.leaf_index is None:
+        event = AuditEvent.objects.get(organization_id=flow.organization_id, seq=flow.audit_seq)
+        about["flow"]["proven_by"] = "event"
+        about["note"] = (f"This flow was judged before log format 2, as event {event.seq} of kind {event.kind}; "
+                         "this proves that event, whose body records the flow.")
+        return proofs.event_proof(flow.organization, event, digest_id=digest_id, about=about)
+    about["flow"]["proven_by"] = "leaf"
+    leaf_index, entry = leaf_of(flow)
+    return proofs.inclusion_proof(flow.organization, leaf_index=leaf_index, entry=entry, digest_id=digest_id,
+                                  about=about)

@@ -100,6 +100,10 @@ def exposure_records_since(organization, *, purposes: frozenset, after_id: int) 
                 .order_by("pk").values_list("pk", "account_id", "day", "data_category", "purpose"))
 
 
+def flows_of(organization):
+    return TelemetryFlow.objects.filter(organization=organization)
+
+
 def flow_list(organization, *, limit: int, verdict: str = "", data_category: str = "", purpose: str = "",
               destination: str = "", account: Account | None = None, since: datetime | None = None,
               before: datetime | None = None, cursor: tuple[datetime, int] | None = None) -> list[TelemetryFlow]:

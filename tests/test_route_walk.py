@@ -98,11 +98,16 @@ ROUTES = {
     "v1:auditevent-list": api(lambda o: "/api/v1/audit-events/", ("get",)),
     "v1:auditevent-detail": api(lambda o: f"/api/v1/audit-events/{o['event'].seq}/", ("get",), names_ours=True),
     "v1:auditevent-verify": api(lambda o: "/api/v1/audit-events/verify/", ("get",)),
+    "v1:auditevent-proof": api(lambda o: f"/api/v1/audit-events/{o['event'].seq}/proof/", ("get",), names_ours=True),
+    "v1:auditevent-tree-heads": api(lambda o: "/api/v1/audit-events/tree-heads/", ("get",)),
+    "v1:auditevent-consistency": api(lambda o: f"/api/v1/audit-events/consistency/?first={o['head'].pk}", ("get",),
+                                     names_ours=True),
     "v1:termsversion-list": api(lambda o: "/api/v1/terms-versions/", ("get", "post")),
     "v1:termsversion-detail": api(lambda o: f"/api/v1/terms-versions/{o['terms'].pk}/", ("get",), names_ours=True),
     "v1:consent-list": api(lambda o: "/api/v1/consents/", ("get", "post")),
     "v1:consent-detail": api(lambda o: f"/api/v1/consents/{o['consent'].pk}/", ("get",), names_ours=True),
     "v1:flow-list": api(lambda o: "/api/v1/flows/", ("get", "post")),
+    "v1:flow-proof": api(lambda o: f"/api/v1/flows/{o['flow'].pk}/proof/", ("get",), names_ours=True),
     "v1:flowbatch-list": api(lambda o: "/api/v1/flow-batches/", ("get",)),
     "v1:flowbatch-detail": api(lambda o: f"/api/v1/flow-batches/{o['batch'].pk}/", ("get",), names_ours=True),
     "v1:webhook-list": api(lambda o: "/api/v1/webhooks/", ("get", "post")),
@@ -145,6 +150,8 @@ ROUTES = {
     "console:terms": console(lambda o: "/console/terms/"),
     "console:audit": console(lambda o: "/console/audit/"),
     "console:flows": console(lambda o: "/console/flows/"),
+    "console:audit-proof": console(lambda o: f"/console/audit/events/{o['event'].seq}/proof/", names_ours=True),
+    "console:flow-proof": console(lambda o: f"/console/flows/{o['flow'].pk}/proof/", names_ours=True),
     "console:tokens": console(lambda o: "/console/tokens/", CONSOLE_FORM),
     "console:token-revoke": console(lambda o: f"/console/tokens/{o['token'].pk}/revoke/", ("post",),
                                     names_ours=True, writers_only=True),
@@ -253,11 +260,14 @@ def mine(org, idp_certificate):
     invitation, _ = invitations.invite(organization=org, email="quokka-new@acme.test", role="admin", actor=SYSTEM)
     audit.drain_outbox(org.pk)
     event = AuditEvent.objects.filter(organization=org).order_by("seq").last()
+    head = audit.write_digest(org)  # a signed tree head: every leaf so far has a proof
     saml_org = OrganizationFactory(slug="walked-saml", name="Walked SAML")
     IdentityProvider.objects.create(organization=saml_org, protocol="saml", saml_entity_id="https://idp.walked.test",
                                     saml_sso_url="https://idp.walked.test/sso", saml_certificate=idp_certificate)
     return {"org": org, "group": group, "account": account, "rule": rule, "terms": terms, "consent": consent,
-            "batch": batch, "webhook": webhook, "event": event, "schedule": schedule, "report": report,
+            "batch": batch, "webhook": webhook, "event": event, "head": head,
+            "flow": TelemetryFlow.objects.get(organization=org, flow_id="quokka-flow-1"), "schedule": schedule,
+            "report": report,
             "token": token, "saml_org": saml_org, "person": person, "invitation": invitation,
             "secrets": (org.name, account.user_name, group.display_name, "quokka-flow-1", "hooks.acme.test",
                         schedule.name, token.name, token.hint, person.username, invitation.email)}

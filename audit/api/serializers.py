@@ -46,6 +46,61 @@ class StallSerializer(serializers.Serializer):
     error = serializers.CharField()
 
 
+class SignedHeadSerializer(serializers.Serializer):
+    body = serializers.CharField(help_text="The canonical JSON that was signed (a format-2 digest).")
+    signature = serializers.CharField(help_text="Base64 Ed25519 signature over body's UTF-8.")
+
+
+class ProvenEventSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    kind = serializers.CharField()
+
+
+class ProvenFlowSerializer(serializers.Serializer):
+    flow_id = serializers.CharField()
+    batch = serializers.IntegerField()
+    proven_by = serializers.ChoiceField(["leaf", "event"], help_text=(
+        "`leaf`: the flow's own leaf (format 2); `event`: a flow judged before format 2, proven by its own event."))
+
+
+class InclusionProofSerializer(serializers.Serializer):
+    """An inclusion proof file (docs/audit-chain.md): `tools/verify_audit_log.py inclusion FILE --public-key KEY.pem`
+    checks it with a public key obtained apart."""
+
+    format = serializers.CharField(help_text="inclusion/1")
+    organization = serializers.IntegerField()
+    leaf_index = serializers.IntegerField()
+    tree_size = serializers.IntegerField()
+    entry = serializers.CharField(help_text="The leaf's entry: an event's body, or a flow's entry.")
+    audit_path = serializers.ListField(child=serializers.CharField(), help_text="RFC 9162 audit path, lowercase hex.")
+    tree_head = SignedHeadSerializer()
+    event = ProvenEventSerializer(required=False)
+    flow = ProvenFlowSerializer(required=False)
+    note = serializers.CharField(required=False)
+
+
+class ConsistencyProofSerializer(serializers.Serializer):
+    """A consistency proof file: `tools/verify_audit_log.py consistency FILE --public-key KEY.pem` checks it."""
+
+    format = serializers.CharField(help_text="consistency/1")
+    organization = serializers.IntegerField()
+    first = SignedHeadSerializer()
+    second = SignedHeadSerializer()
+    proof = serializers.ListField(child=serializers.CharField(), help_text="RFC 9162 consistency proof, lowercase hex.")
+
+
+class TreeHeadSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditDigest
+        fields = ["id", "tree_size", "root_hash", "period_end", "key_fingerprint", "body", "signature"]
+
+
+class LatestTreeHeadSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditDigest
+        fields = ["id", "tree_size", "root_hash", "period_end"]
+
+
 class VerificationSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     events_checked = serializers.IntegerField()
@@ -57,3 +112,7 @@ class VerificationSerializer(serializers.Serializer):
     oldest_pending_at = serializers.DateTimeField(allow_null=True, help_text="When the oldest of them happened.")
     stalled = StallSerializer(allow_null=True, help_text="Set when the chain stops at a change it cannot chain.")
     latest_digest = AuditDigestSerializer(allow_null=True)
+    latest_tree_head = LatestTreeHeadSerializer(allow_null=True)
+    consistent_with_previous = serializers.BooleanField(allow_null=True, help_text=(
+        "Whether the previous signed tree head's tree is a prefix of the latest's (its consistency proof, "
+        "checked); null without a previous one."))

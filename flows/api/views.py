@@ -3,15 +3,18 @@ import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.api.proofs import NOT_COVERED, NOT_FOUND, TREE_HEAD, answered, id_parameters
+from audit.api.serializers import InclusionProofSerializer
 from config import outbound
 from config.api import OrgAPIMixin, StrictModelSerializer, gc_paused
 from config.filters import UTCDateTimeFilter
 from governance.selectors import compiled_policy, known_accounts
 
-from .. import batches, selectors, validation, webhooks
+from .. import batches, leaves, selectors, validation, webhooks
 from ..errors import InvalidBatch
 from ..models import FlowBatch, TelemetryFlow, WebhookEndpoint
 
@@ -52,8 +55,8 @@ class TelemetryFlowSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TelemetryFlow
-        fields = ["flow_id", "batch", "occurred_at", "accounts", "data_category", "purpose", "destination", "volume",
-                  "verdict", "blocking_accounts", "reasons", "policy_version", "audit_seq", "recorded_at"]
+        fields = ["id", "flow_id", "batch", "occurred_at", "accounts", "data_category", "purpose", "destination",
+                  "volume", "verdict", "blocking_accounts", "reasons", "policy_version", "audit_seq", "recorded_at"]
 
     def get_accounts(self, flow) -> list[str]:
         return [link.account.user_name for link in flow.account_links.all()]
@@ -92,6 +95,19 @@ class FlowViewSet(OrgAPIMixin, mixins.CreateModelMixin, mixins.ListModelMixin, v
         batch = batches.receive_batch(organization=organization, actor=self.actor, flows=validated)
         return Response({"batch_id": batch.pk, "flows": batch.flow_count, "status": batch.status},
                         status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(parameters=[TREE_HEAD], responses={200: InclusionProofSerializer, 404: NOT_FOUND,
+                                                      409: NOT_COVERED})
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None,
+            queryset=TelemetryFlow.objects.all())
+    def proof(self, request, pk=None):
+        """The inclusion proof file of a judged flow (its entry is its leaf) against a signed tree head.
+
+        Keyed by the flow's id (`id` in the list). A flow judged before log format 2 is proven by its own event:
+        the answer says so (`flow.proven_by` is `event`). A 409 until a signed tree head covers it."""
+        query = id_parameters(request, optional=["tree_head"])
+        flow = self.get_object()
+        return Response(answered(lambda: leaves.proof_of(flow, digest_id=query["tree_head"])))
 
 
 class FlowBatchViewSet(OrgAPIMixin, viewsets.ReadOnlyModelViewSet):

@@ -147,7 +147,7 @@ def test_proofs_of_random_trees_agree_with_the_definitions():
         assert not v.verify_consistency(size, size, roots[size], roots[size - 1], [])
 
 
-# --- Exports written by hand, following /spec/merkle-format.md ------------------------------------------
+# --- Exports written by hand, following docs/audit-chain.md (format 2) ------------------------------------------
 
 ORG = 7
 

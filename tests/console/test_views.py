@@ -327,3 +327,55 @@ def test_page_query_counts_are_bounded_and_do_not_grow_with_accounts(django_asse
     many = queries_per_page(large, django_assert_max_num_queries)
 
     assert [count for _, count in few] == [count for _, count in many], (few, many)
+
+
+# --- proofs -----------------------------------------------------------------------------------------------------
+
+def test_each_event_and_flow_offers_its_proof_once_a_signed_tree_head_covers_it(admin, acme):
+    import json
+
+    from audit import merkle
+    from audit import services as audit
+    page = admin.get(reverse("console:audit"))
+    assert b'data-consistent="none"' in page.content and b"No signed tree head yet" in page.content
+    assert b'data-proof="pending"' in page.content and b'data-proof="available"' not in page.content
+    event = AuditEvent.objects.filter(organization=acme).order_by("seq").first()
+    refused = admin.get(reverse("console:audit-proof", args=[event.seq]))
+    assert refused.status_code == 409 and b"next signed tree head will cover it" in refused.content
+
+    first = audit.write_digest(acme)
+    page = admin.get(reverse("console:audit"))
+    assert b'data-consistent="none"' in page.content and b"No previous tree head" in page.content
+    assert first.root_hash[:16].encode() in page.content and first.key_fingerprint[:16].encode() in page.content
+    assert b'data-proof="available"' in page.content and b"<script>" not in page.content
+    proof = admin.get(reverse("console:audit-proof", args=[event.seq]))
+    assert proof.status_code == 200 and proof["Content-Type"] == "application/json"
+    assert proof["Content-Disposition"] == f'attachment; filename="{acme.slug}-event-{event.seq}-proof.json"'
+    body = json.loads(proof.content)
+    assert body["entry"] == event.body and body["event"]["seq"] == event.seq
+    head = json.loads(body["tree_head"]["body"])
+    assert merkle.verify_inclusion(merkle.leaf_hash(event.body.encode()), event.leaf_index, head["tree_size"],
+                                   [bytes.fromhex(h) for h in body["audit_path"]], bytes.fromhex(head["root_hash"]))
+
+    flow = TelemetryFlow.objects.filter(organization=acme).order_by("leaf_index").first()
+    assert b'data-proof="available"' in admin.get(reverse("console:flows")).content
+    proof = admin.get(reverse("console:flow-proof", args=[flow.pk]))
+    assert proof.status_code == 200 and "attachment" in proof["Content-Disposition"]
+    assert json.loads(proof.content)["flow"]["flow_id"] == flow.flow_id
+
+    audit.write_digest(acme)
+    assert b'data-consistent="yes"' in admin.get(reverse("console:audit")).content
+
+
+def test_proofs_of_another_organization_are_not_found_and_auditors_may_download(auditor, acme):
+    from audit import services as audit
+    other = OrganizationFactory(slug="globex")
+    populate(other, people=2, days=1)
+    audit.write_digest(other)
+    audit.write_digest(acme)
+    their_flow = TelemetryFlow.objects.filter(organization=other).first()
+    assert auditor.get(reverse("console:flow-proof", args=[their_flow.pk])).status_code == 404
+    last = AuditEvent.objects.filter(organization=acme).order_by("-seq").first()
+    assert auditor.get(reverse("console:audit-proof", args=[last.seq + 1000])).status_code == 404
+    assert auditor.get(reverse("console:audit-proof", args=[last.seq])).status_code == 200
+    assert Client().get(reverse("console:audit-proof", args=[last.seq])).status_code == 302

@@ -17,5 +17,6 @@ class Command(BaseCommand):
         if organization is None:
             raise CommandError(f"No organization '{org}'.")
         counts = export_chain(organization, out)
-        self.stdout.write(f"Wrote {counts['events']} events, {counts['digests']} digests and {counts['keys']} "
-                          f"public keys to {out}. Verify with: manage.py verify_audit_chain --export {out}")
+        self.stdout.write(f"Wrote {counts['events']} events, {counts['flows']} flows, {counts['digests']} digests "
+                          f"and {counts['keys']} public keys to {out}. "
+                          f"Verify with: manage.py verify_audit_chain --export {out}")
