@@ -43,7 +43,7 @@ def tree_of(entries: list[bytes]) -> merkle.Tree:
     frontier, tiles = merkle.Frontier(), {}
     for level, index, hashes in frontier.append(merkle.leaf_hash(e) for e in entries):
         tiles[level, index] = hashes
-    return merkle.Tree(len(entries), frontier, lambda level, index: tiles[level, index])
+    return merkle.Tree(len(entries), frontier, lambda keys: {key: tiles[key] for key in keys})
 
 
 def flipped(value: bytes) -> bytes:
