@@ -34,6 +34,7 @@ def test_the_demo_prints_a_few_lines_with_the_logins_the_token_and_the_url(tmp_p
     assert re.search(r"Seeded the demo organization 'acme': [\d,]+ accounts in 12 groups", terminal), terminal
     assert re.search(r"Seeded 30 days of activity: [\d,]+ flows, [\d,]+ consent events", terminal), terminal
     assert "http://127.0.0.1:8123/" in terminal
+    leaves = int(re.search(r"Signed the audit log's tree head: ([\d,]+) leaves", terminal).group(1).replace(",", ""))
 
     # and what it prints works: the passwords and the token are the ones stored
     logins = dict(re.findall(r"^Console \((\w+)\):\s+(\S+ / \S+)$", result.stdout, re.MULTILINE))
@@ -46,6 +47,9 @@ def test_the_demo_prints_a_few_lines_with_the_logins_the_token_and_the_url(tmp_p
             assert check_password(password, encoded), role
         assert db.execute("SELECT count(*) FROM accounts_apitoken WHERE digest = ? AND revoked_at IS NULL",
                           (ApiToken.digest_of(token),)).fetchone() == (1,)
+        # a signed tree head covers the seeded log: its events' and flows' proofs can be downloaded at once
+        assert db.execute("SELECT max(tree_size) FROM audit_auditdigest").fetchone() == (leaves,)
+        assert leaves > db.execute("SELECT count(*) FROM audit_auditevent").fetchone()[0] > 0
 
 
 def test_quieting_the_tasks_keeps_their_failures(caplog):

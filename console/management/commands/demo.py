@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import ApiToken, Organization, Role, TokenScope
+from audit import services as audit
 from audit.actors import SYSTEM, Actor
 from config.celery import app as celery_app
 from console.demo_data import ACTIVITY_DAYS, backdated, seed_activity
@@ -79,6 +80,9 @@ class Command(BaseCommand):
         if not activity["skipped"]:
             self.stdout.write(f"Seeded {ACTIVITY_DAYS} days of activity: {activity['flows']:,} flows, "
                               f"{activity['consents']:,} consent events.")
+            audit.drain_outbox(organization.pk)
+            head = audit.write_digest(organization)  # a signed tree head: the log's proofs can be downloaded
+            self.stdout.write(f"Signed the audit log's tree head: {head.tree_size:,} leaves.")
         logins = {role: reset_login(organization, role) for role in (Role.ADMIN, Role.AUDITOR)}
         token = fresh_demo_token(organization)
         self.stdout.write(f"Console:           http://{addrport}/")
