@@ -2,6 +2,9 @@
 kind of tampering (a flow row, an event row, a node hash, a tree head), in one process and in several."""
 import hashlib
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -12,7 +15,7 @@ from audit import logcheck, merkle, signing
 from audit import services as audit
 from audit.actors import SYSTEM
 from audit.models import AuditDigest, AuditEvent, ChainHead, MerkleTile
-from audit.selectors import verify_chain
+from audit.selectors import export_chain, verify_chain
 from flows.batches import process_batch, receive_batch
 from flows.models import TelemetryFlow
 from governance import selectors as governance_selectors
@@ -222,3 +225,53 @@ def test_segments_checked_in_two_processes_find_what_one_finds(org, monkeypatch)
     one, two = verify_chain(org), verify_chain(org, jobs=2)
     assert (one.first_invalid_leaf, one.problem) == (two.first_invalid_leaf, two.problem)
     assert two.first_invalid_leaf == flow.leaf_index and f"flow p2-350 of batch {flow.batch_id}" in two.problem
+
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_log.py"
+
+
+def standalone(directory) -> subprocess.CompletedProcess:
+    fingerprint = signing.fingerprint(signing.public_pem(signing.signing_key()))
+    return subprocess.run([sys.executable, str(TOOL), "export", str(directory), "--trusted-key", fingerprint],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_standalone_verifier_passes_the_products_export(log, tmp_path):
+    export_chain(log, tmp_path)
+    result = standalone(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"valid: {ChainHead.objects.get(organization=log).tree_size} leaves")
+
+
+def test_a_flow_row_changed_behind_the_triggers_back_is_found_by_the_standalone_verifier_too(log, tmp_path):
+    """Its export carries the changed row; the batch's leaves_root, chained and signed, no longer adds up."""
+    flow = TelemetryFlow.objects.get(organization=log, flow_id="a7")
+    tampered("audit_telemetryflow", "UPDATE audit_telemetryflow SET destination = %s WHERE id = %s",
+             ["somewhere.else", flow.pk])
+    export_chain(log, tmp_path)
+    result = standalone(tmp_path)
+    batch = AuditEvent.objects.get(organization=log, kind="flow.batch", seq=flow.audit_seq)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"INVALID: event seq {batch.seq} (leaf {batch.leaf_index}): ")
+    assert f"batch {flow.batch_id}" in result.stdout and "leaves_root" in result.stdout
+
+
+def test_an_event_row_changed_behind_the_triggers_back_is_found_by_the_standalone_verifier_too(log, tmp_path):
+    event = AuditEvent.objects.filter(organization=log, kind="flow.batch").order_by("seq").first()
+    tampered("audit_auditevent", "UPDATE audit_auditevent SET body = %s WHERE id = %s",
+             [event.body.replace('"leaf_count":300', '"leaf_count":299'), event.pk])
+    export_chain(log, tmp_path)
+    result = standalone(tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"INVALID: event seq {event.seq} (leaf {event.leaf_index}): ")
+
+
+def test_a_tree_head_re_signed_with_another_root_is_found_by_the_standalone_verifier_too(log, tmp_path):
+    digest = AuditDigest.objects.filter(organization=log).order_by("id").last()
+    forged = digest.body.replace(digest.root_hash, "ab" * 32)
+    tampered("audit_auditdigest", "UPDATE audit_auditdigest SET body = %s, signature = %s, root_hash = %s "
+             "WHERE id = %s", [forged, signing.sign(forged), "ab" * 32, digest.pk])
+    export_chain(log, tmp_path)
+    result = standalone(tmp_path)
+    assert result.returncode == 1
+    assert f"root_hash differs from the tree of the first {digest.tree_size} leaves" in result.stdout
