@@ -83,7 +83,8 @@ def settle(organization):
     drain_outbox(organization.pk)
 
 
-APPEND_ONLY_TABLES = ("governance_consentevent", "audit_auditevent", "audit_auditdigest")
+APPEND_ONLY_TABLES = ("governance_consentevent", "audit_auditevent", "audit_auditdigest", "audit_merkletile",
+                      "audit_telemetryflow")
 
 
 @pytest.fixture
@@ -99,6 +100,7 @@ def append_only_rows_cleared(transactional_db):
         return
     with connection.schema_editor() as editor:
         append_only.remove(editor, APPEND_ONLY_TABLES)
+        editor.execute("DELETE FROM audit_flowaccount")  # before the flows its rows name
         for table in APPEND_ONLY_TABLES:
             editor.execute(f"DELETE FROM {table}")
         append_only.install(editor, APPEND_ONLY_TABLES)
