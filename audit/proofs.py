@@ -55,12 +55,13 @@ def _tree(organization_id: int, size: int) -> merkle.Tree:
 
 def tiles(organization_id: int, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """Full tiles of the organization's tree by (level, index), in one query."""
-    pairs = " OR ".join(["(level = %s AND index = %s)"] * len(keys))
+    level, index = (connection.ops.quote_name(name) for name in ("level", "index"))  # SQLite reserves INDEX
+    pairs = " OR ".join([f"({level} = %s AND {index} = %s)"] * len(keys))
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT level, index, hashes FROM {MerkleTile._meta.db_table} "
+        cursor.execute(f"SELECT {level}, {index}, hashes FROM {MerkleTile._meta.db_table} "
                        f"WHERE organization_id = %s AND ({pairs})",
                        [organization_id, *(value for key in keys for value in key)])
-        return {(level, index): bytes(blob) for level, index, blob in cursor.fetchall()}
+        return {(row[0], row[1]): bytes(row[2]) for row in cursor.fetchall()}
 
 
 def signed_head(digest: AuditDigest) -> dict:

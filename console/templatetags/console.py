@@ -79,6 +79,13 @@ def event_summary(event) -> str:
         if payload.get("blocking_accounts"):
             text += f" · blocked by {', '.join(payload['blocking_accounts'][:3])}"
         return text
+    if kind == "flow.batch":
+        counts, first, count = payload.get("counts") or {}, payload.get("first_leaf"), payload.get("leaf_count", 0)
+        text = (f"Batch {payload.get('batch')}: {count:,} flow(s), {counts.get('permitted', 0):,} permitted, "
+                f"{counts.get('violation', 0):,} violation(s)")
+        if counts.get("duplicate"):
+            text += f", {counts['duplicate']:,} duplicate(s) left out"
+        return text + (f" · leaves {first:,}–{first + count - 1:,}" if count and isinstance(first, int) else "")
     if kind.startswith("account."):
         state = payload.get("after") or payload.get("before") or {}
         return f"{state.get('user_name', '')}" + ("" if state.get("active", True) else " (inactive)")

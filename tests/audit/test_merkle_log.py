@@ -275,3 +275,15 @@ def test_a_tree_head_re_signed_with_another_root_is_found_by_the_standalone_veri
     result = standalone(tmp_path)
     assert result.returncode == 1
     assert f"root_hash differs from the tree of the first {digest.tree_size} leaves" in result.stdout
+
+
+def test_a_proof_reads_the_full_tiles_its_path_crosses_on_either_database(log):
+    from audit import proofs
+    from flows.leaves import leaf_of
+    flow = TelemetryFlow.objects.get(organization=log, flow_id="a7")  # in tile 0/0, full
+    leaf_index, entry = leaf_of(flow)
+    proof = proofs.inclusion_proof(log, leaf_index=leaf_index, entry=entry)
+    head = AuditDigest.objects.filter(organization=log).order_by("id").last()
+    assert proof["tree_size"] == head.tree_size > merkle.TILE_WIDTH
+    assert merkle.verify_inclusion(merkle.leaf_hash(entry), leaf_index, head.tree_size,
+                                   [bytes.fromhex(h) for h in proof["audit_path"]], bytes.fromhex(head.root_hash))

@@ -357,6 +357,11 @@ def test_each_event_and_flow_offers_its_proof_once_a_signed_tree_head_covers_it(
     assert merkle.verify_inclusion(merkle.leaf_hash(event.body.encode()), event.leaf_index, head["tree_size"],
                                    [bytes.fromhex(h) for h in body["audit_path"]], bytes.fromhex(head["root_hash"]))
 
+    batch = AuditEvent.objects.filter(organization=acme, kind="flow.batch").order_by("seq").first()
+    payload = json.loads(batch.body)["payload"]
+    assert (f"Batch {payload['batch']}: {payload['leaf_count']} flow(s), {payload['counts']['permitted']} permitted"
+            in admin.get(reverse("console:audit"), {"kind": "flow.batch"}).content.decode())
+
     flow = TelemetryFlow.objects.filter(organization=acme).order_by("leaf_index").first()
     assert b'data-proof="available"' in admin.get(reverse("console:flows")).content
     proof = admin.get(reverse("console:flow-proof", args=[flow.pk]))
