@@ -1,6 +1,7 @@
 """The Merkle log: its tree against RFC 9162's definitions, and its verification finding and naming each
 kind of tampering (a flow row, an event row, a node hash, a tree head), in one process and in several."""
 import hashlib
+import json
 import random
 import subprocess
 import sys
@@ -287,3 +288,26 @@ def test_a_proof_reads_the_full_tiles_its_path_crosses_on_either_database(log):
     assert proof["tree_size"] == head.tree_size > merkle.TILE_WIDTH
     assert merkle.verify_inclusion(merkle.leaf_hash(entry), leaf_index, head.tree_size,
                                    [bytes.fromhex(h) for h in proof["audit_path"]], bytes.fromhex(head.root_hash))
+
+
+def test_a_node_hash_changed_behind_the_triggers_back_makes_the_proofs_it_serves_fail_the_standalone_verifier(
+        log, tmp_path):
+    """An export carries leaves, not nodes: a stored node shows in the proofs served from it, which no
+    longer reach the signed root, and the server's verification names it."""
+    from audit import proofs
+    from flows.leaves import leaf_of
+    flow = TelemetryFlow.objects.get(organization=log, flow_id="a7")
+    leaf_index, entry = leaf_of(flow)
+    tile = MerkleTile.objects.get(organization=log, level=0, index=0)
+    blob = bytearray(tile.hashes)
+    sibling = leaf_index ^ 1  # the leaf's sibling: the first hash of its audit path
+    blob[sibling * 32] ^= 1
+    tampered("audit_merkletile", "UPDATE audit_merkletile SET hashes = %s WHERE id = %s", [bytes(blob), tile.pk])
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(json.dumps(proofs.inclusion_proof(log, leaf_index=leaf_index, entry=entry)))
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(signing.public_pem(signing.signing_key()))
+    result = subprocess.run([sys.executable, str(TOOL), "inclusion", str(proof_file), "--public-key", str(key_file)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stdout.startswith("INVALID"), result.stdout + result.stderr
+    assert not verify_chain(log).valid
