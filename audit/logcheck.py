@@ -252,11 +252,13 @@ def verify_leaves(organization, *, jobs: int = 1) -> LeafVerification:
             result.leaves_checked = segment.problem[0]
             return result.fail(*segment.problem)
     result.leaves_checked = size
-    return _check_upper(organization.pk, result, done, size, packed, root, heads, checkpoints)
+    return _check_upper(organization.pk, result, done, frontier, root, heads, checkpoints)
 
 
-def _check_upper(organization_id, result, done, size, packed, root, heads, checkpoints) -> LeafVerification:
+def _check_upper(organization_id, result, done, frontier: merkle.Frontier, root, heads,
+                 checkpoints) -> LeafVerification:
     """From the segments' tile roots: the stored upper tiles, the frontier, and the roots at every checkpoint."""
+    size = frontier.size
     upper = merkle.Frontier()
     parts = {size: []} | {k: v for segment in done for k, v in segment.parts.items()}
     ranges: dict[int, list[bytes]] = {}
@@ -276,7 +278,6 @@ def _check_upper(organization_id, result, done, size, packed, root, heads, check
     if sum(len(level) for level in stored.values()) != sum(
             (size >> (8 * level)) // TILE for level in range(1, 8)):
         return result.fail(None, "the log stores upper tiles no leaves account for")
-    frontier = merkle.Frontier(size, packed)
     if _trimmed(frontier.edge) != _trimmed([parts.get(size, [])] + upper.edge):
         return result.fail(size - size % TILE, "the head's frontier differs from the leaves' nodes")
     computed = merkle.fold(ranges[size]).hex() if size else merkle.EMPTY_ROOT.hex()

@@ -213,7 +213,7 @@ def _inside_outer_transaction() -> bool:
     return len(connection.savepoint_ids) > 0 or connection.atomic_blocks[:-1] != []
 
 
-def _canonical_instant(column: str) -> str:
+def canonical_instant(column: str) -> str:
     """SQL writing an instant column as the chain writes instants (`chain.iso`), so it compares as text."""
     if connection.vendor == "postgresql":
         return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
@@ -230,8 +230,8 @@ def event_rows(organization, up_to_seq: int | None, from_seq: int = 1):
     bound = "" if up_to_seq is None else f" AND seq <= {int(up_to_seq)}"
     if from_seq > 1:
         bound += f" AND seq >= {int(from_seq)}"
-    sql = (f"SELECT seq, prev_hash, hash, body, kind, {_canonical_instant('occurred_at')}, "
-           f"{_canonical_instant('recorded_at')}, actor_kind, actor_name, subject_account_id "
+    sql = (f"SELECT seq, prev_hash, hash, body, kind, {canonical_instant('occurred_at')}, "
+           f"{canonical_instant('recorded_at')}, actor_kind, actor_name, subject_account_id "
            f"FROM {AuditEvent._meta.db_table} WHERE organization_id = %s{bound} ORDER BY seq")
     if connection.vendor != "postgresql":
         yield from stream_rows(sql, [organization.pk], chunk=STREAM_CHUNK)

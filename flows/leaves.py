@@ -4,6 +4,7 @@ from django.db import connection
 
 from audit import proofs
 from audit.models import AuditEvent
+from audit.selectors import canonical_instant
 
 from .judging import SORTED
 from .models import TelemetryFlow
@@ -14,15 +15,8 @@ PREFIX_COLUMNS = ("organization_id", "batch_id", "flow_id", "occurred_at", "data
 CACHE_LIMIT = 50_000
 
 
-def _instant(column: str) -> str:
-    """SQL writing an instant as the chain writes it (`audit.chain.iso`)."""
-    if connection.vendor == "postgresql":
-        return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-    return f"replace({column}, ' ', 'T') || CASE WHEN length({column}) = 19 THEN '.000000Z' ELSE 'Z' END"
-
-
 def _select() -> str:
-    fields = [_instant(c) if c == "occurred_at" else c for c in PREFIX_COLUMNS]
+    fields = [canonical_instant(c) if c == "occurred_at" else c for c in PREFIX_COLUMNS]
     if connection.vendor == "postgresql":
         prefix = "concat_ws(E'\\t', 'flow/1', " + ", ".join(fields) + ")"
         json = "blocking_accounts::text, policy_version, reasons::text"

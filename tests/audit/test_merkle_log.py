@@ -5,10 +5,8 @@ import json
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +20,9 @@ from flows.models import TelemetryFlow
 from governance import selectors as governance_selectors
 
 from ..factories import AccountFactory
+from ..verifier import TOOL
 from ..workers import require_services
+from .test_chain import behind_the_triggers_back
 
 
 def naive_root(leaves: list[bytes]) -> bytes:
@@ -78,8 +78,9 @@ pytestmark = pytest.mark.django_db
 
 def judge_flows(org, accounts, count, prefix="f"):
     """Report `count` flows through the door and a worker, as the API and a worker would."""
-    from flows.validation import validate_flows
     from django.utils import timezone
+
+    from flows.validation import validate_flows
     compiled = governance_selectors.compiled_policy(org)
     flows = [{"flow_id": f"{prefix}{i}", "accounts": [accounts[i % len(accounts)].user_name],
               "data_category": "content.chat", "purpose": "ai.training.first_party",
@@ -105,18 +106,6 @@ def log(org):
     return org
 
 
-def tampered(table: str, sql: str, params):
-    """Change a row as an attacker with the table owner's rights would: triggers off."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = replica")
-            cursor.execute(sql, params)
-            cursor.execute("SET session_replication_role = origin")
-        else:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
-            cursor.execute(sql, params)
-
-
 def test_a_log_of_events_and_flows_verifies_leaf_by_leaf(log):
     result = verify_chain(log)
     head = ChainHead.objects.get(organization=log)
@@ -129,8 +118,9 @@ def test_a_log_of_events_and_flows_verifies_leaf_by_leaf(log):
 @pytest.mark.parametrize("flow_id", ["a7", "c3"])  # in a full tile; on the frontier
 def test_a_flow_row_changed_behind_the_triggers_back_is_named(log, flow_id):
     flow = TelemetryFlow.objects.get(organization=log, flow_id=flow_id)
-    tampered("audit_telemetryflow", "UPDATE audit_telemetryflow SET verdict = %s WHERE id = %s",
-             ["violation" if flow.verdict == "permitted" else "permitted", flow.pk])
+    behind_the_triggers_back("UPDATE audit_telemetryflow SET verdict = %s WHERE id = %s",
+                             ["violation" if flow.verdict == "permitted" else "permitted", flow.pk],
+                             table="audit_telemetryflow")
     result = verify_chain(log)
     assert not result.valid and result.first_invalid_leaf == flow.leaf_index
     assert result.problem == (f"leaf {flow.leaf_index} (flow {flow_id} of batch {flow.batch_id}) differs from the "
@@ -139,11 +129,8 @@ def test_a_flow_row_changed_behind_the_triggers_back_is_named(log, flow_id):
 
 def test_a_flow_row_deleted_behind_the_triggers_back_is_named(log):
     flow = TelemetryFlow.objects.get(organization=log, flow_id="b10")
-    tampered("audit_telemetryflow", "DELETE FROM audit_flowaccount WHERE flow_id = %s", [flow.pk])
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("DROP TRIGGER IF EXISTS audit_telemetryflow_no_delete")
-    tampered("audit_telemetryflow", "DELETE FROM audit_telemetryflow WHERE id = %s", [flow.pk])
+    behind_the_triggers_back("DELETE FROM audit_flowaccount WHERE flow_id = %s", [flow.pk], table="audit_telemetryflow")
+    behind_the_triggers_back("DELETE FROM audit_telemetryflow WHERE id = %s", [flow.pk], table="audit_telemetryflow")
     result = verify_chain(log)
     assert (result.valid, result.first_invalid_leaf) == (False, flow.leaf_index)
     assert result.problem == f"leaf {flow.leaf_index} is missing"
@@ -153,7 +140,8 @@ def test_a_node_hash_changed_behind_the_triggers_back_is_named(log):
     tile = MerkleTile.objects.get(organization=log, level=0, index=1)
     blob = bytearray(tile.hashes)
     blob[40] ^= 1  # leaf 257's stored hash
-    tampered("audit_merkletile", "UPDATE audit_merkletile SET hashes = %s WHERE id = %s", [bytes(blob), tile.pk])
+    behind_the_triggers_back("UPDATE audit_merkletile SET hashes = %s WHERE id = %s", [bytes(blob), tile.pk],
+                             table="audit_merkletile")
     result = verify_chain(log)
     assert (result.valid, result.first_invalid_leaf) == (False, 257)
     assert result.problem == ("node hashes altered: the stored leaf hashes of tile 0/1 do not add up to their "
@@ -171,8 +159,9 @@ def test_a_frontier_changed_behind_the_chain_heads_back_is_named(log):
 
 def test_an_event_row_changed_behind_the_triggers_back_is_named(log):
     event = AuditEvent.objects.filter(organization=log, kind="flow.batch").order_by("seq").first()
-    tampered("audit_auditevent", "UPDATE audit_auditevent SET body = %s WHERE id = %s",
-             [event.body.replace('"leaf_count":300', '"leaf_count":299'), event.pk])
+    behind_the_triggers_back("UPDATE audit_auditevent SET body = %s WHERE id = %s",
+                             [event.body.replace('"leaf_count":300', '"leaf_count":299'), event.pk],
+                             table="audit_auditevent")
     result = verify_chain(log)
     assert (result.valid, result.first_invalid_seq) == (False, event.seq)
     assert result.problem == "hash does not match the event's content"
@@ -181,8 +170,9 @@ def test_an_event_row_changed_behind_the_triggers_back_is_named(log):
 def test_a_tree_head_with_another_root_is_named_even_signed_with_the_right_key(log):
     digest = AuditDigest.objects.filter(organization=log).order_by("id").last()
     forged = digest.body.replace(digest.root_hash, "ab" * 32)
-    tampered("audit_auditdigest", "UPDATE audit_auditdigest SET body = %s, signature = %s, root_hash = %s "
-             "WHERE id = %s", [forged, signing.sign(forged), "ab" * 32, digest.pk])
+    behind_the_triggers_back("UPDATE audit_auditdigest SET body = %s, signature = %s, root_hash = %s "
+                             "WHERE id = %s", [forged, signing.sign(forged), "ab" * 32, digest.pk],
+                             table="audit_auditdigest")
     result = verify_chain(log)
     assert not result.valid
     assert result.problem == f"digest 2: its root differs from the tree of the first {digest.tree_size} leaves"
@@ -190,7 +180,8 @@ def test_a_tree_head_with_another_root_is_named_even_signed_with_the_right_key(l
 
 def test_a_tree_head_whose_columns_differ_from_what_it_signed_is_named(log):
     digest = AuditDigest.objects.filter(organization=log).order_by("id").first()
-    tampered("audit_auditdigest", "UPDATE audit_auditdigest SET tree_size = tree_size + 1 WHERE id = %s", [digest.pk])
+    behind_the_triggers_back("UPDATE audit_auditdigest SET tree_size = tree_size + 1 WHERE id = %s", [digest.pk],
+                             table="audit_auditdigest")
     result = verify_chain(log)
     assert not result.valid
     assert result.problem == "digest 1: its tree_size or root_hash column differs from what it signed"
@@ -198,9 +189,9 @@ def test_a_tree_head_whose_columns_differ_from_what_it_signed_is_named(log):
 
 def test_a_tree_head_altered_without_its_key_is_refused(log):
     digest = AuditDigest.objects.filter(organization=log).order_by("id").first()
-    tampered("audit_auditdigest", "UPDATE audit_auditdigest SET body = %s WHERE id = %s",
-             [digest.body.replace(f'"tree_size":{digest.tree_size}', f'"tree_size":{digest.tree_size - 1}'),
-              digest.pk])
+    forged = digest.body.replace(f'"tree_size":{digest.tree_size}', f'"tree_size":{digest.tree_size - 1}')
+    behind_the_triggers_back("UPDATE audit_auditdigest SET body = %s WHERE id = %s", [forged, digest.pk],
+                             table="audit_auditdigest")
     result = verify_chain(log)
     assert not result.valid and result.problem == "digest 1: the signature does not verify"
 
@@ -222,13 +213,13 @@ def test_segments_checked_in_two_processes_find_what_one_finds(org, monkeypatch)
     assert one.valid and two.valid and (one.root_hash, one.leaves_checked) == (two.root_hash, two.leaves_checked)
 
     flow = TelemetryFlow.objects.get(organization=org, flow_id="p2-350")
-    tampered("audit_telemetryflow", "UPDATE audit_telemetryflow SET volume = volume + 1 WHERE id = %s", [flow.pk])
+    behind_the_triggers_back("UPDATE audit_telemetryflow SET volume = volume + 1 WHERE id = %s", [flow.pk],
+                             table="audit_telemetryflow")
     one, two = verify_chain(org), verify_chain(org, jobs=2)
     assert (one.first_invalid_leaf, one.problem) == (two.first_invalid_leaf, two.problem)
     assert two.first_invalid_leaf == flow.leaf_index and f"flow p2-350 of batch {flow.batch_id}" in two.problem
 
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_log.py"
 
 
 def standalone(directory) -> subprocess.CompletedProcess:
@@ -247,8 +238,8 @@ def test_the_standalone_verifier_passes_the_products_export(log, tmp_path):
 def test_a_flow_row_changed_behind_the_triggers_back_is_found_by_the_standalone_verifier_too(log, tmp_path):
     """Its export carries the changed row; the batch's leaves_root, chained and signed, no longer adds up."""
     flow = TelemetryFlow.objects.get(organization=log, flow_id="a7")
-    tampered("audit_telemetryflow", "UPDATE audit_telemetryflow SET destination = %s WHERE id = %s",
-             ["somewhere.else", flow.pk])
+    behind_the_triggers_back("UPDATE audit_telemetryflow SET destination = %s WHERE id = %s",
+                             ["somewhere.else", flow.pk], table="audit_telemetryflow")
     export_chain(log, tmp_path)
     result = standalone(tmp_path)
     batch = AuditEvent.objects.get(organization=log, kind="flow.batch", seq=flow.audit_seq)
@@ -259,8 +250,9 @@ def test_a_flow_row_changed_behind_the_triggers_back_is_found_by_the_standalone_
 
 def test_an_event_row_changed_behind_the_triggers_back_is_found_by_the_standalone_verifier_too(log, tmp_path):
     event = AuditEvent.objects.filter(organization=log, kind="flow.batch").order_by("seq").first()
-    tampered("audit_auditevent", "UPDATE audit_auditevent SET body = %s WHERE id = %s",
-             [event.body.replace('"leaf_count":300', '"leaf_count":299'), event.pk])
+    behind_the_triggers_back("UPDATE audit_auditevent SET body = %s WHERE id = %s",
+                             [event.body.replace('"leaf_count":300', '"leaf_count":299'), event.pk],
+                             table="audit_auditevent")
     export_chain(log, tmp_path)
     result = standalone(tmp_path)
     assert result.returncode == 1
@@ -270,8 +262,9 @@ def test_an_event_row_changed_behind_the_triggers_back_is_found_by_the_standalon
 def test_a_tree_head_re_signed_with_another_root_is_found_by_the_standalone_verifier_too(log, tmp_path):
     digest = AuditDigest.objects.filter(organization=log).order_by("id").last()
     forged = digest.body.replace(digest.root_hash, "ab" * 32)
-    tampered("audit_auditdigest", "UPDATE audit_auditdigest SET body = %s, signature = %s, root_hash = %s "
-             "WHERE id = %s", [forged, signing.sign(forged), "ab" * 32, digest.pk])
+    behind_the_triggers_back("UPDATE audit_auditdigest SET body = %s, signature = %s, root_hash = %s "
+                             "WHERE id = %s", [forged, signing.sign(forged), "ab" * 32, digest.pk],
+                             table="audit_auditdigest")
     export_chain(log, tmp_path)
     result = standalone(tmp_path)
     assert result.returncode == 1
@@ -302,7 +295,8 @@ def test_a_node_hash_changed_behind_the_triggers_back_makes_the_proofs_it_serves
     blob = bytearray(tile.hashes)
     sibling = leaf_index ^ 1  # the leaf's sibling: the first hash of its audit path
     blob[sibling * 32] ^= 1
-    tampered("audit_merkletile", "UPDATE audit_merkletile SET hashes = %s WHERE id = %s", [bytes(blob), tile.pk])
+    behind_the_triggers_back("UPDATE audit_merkletile SET hashes = %s WHERE id = %s", [bytes(blob), tile.pk],
+                             table="audit_merkletile")
     proof_file = tmp_path / "proof.json"
     proof_file.write_text(json.dumps(proofs.inclusion_proof(log, leaf_index=leaf_index, entry=entry)))
     key_file = tmp_path / "key.pem"

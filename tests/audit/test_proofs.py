@@ -2,7 +2,6 @@
 audit.merkle and by the standalone verifier an auditor runs, through the API and across months of signed heads."""
 import copy
 import hashlib
-import importlib.util
 import json
 import random
 import subprocess
@@ -25,13 +24,10 @@ from flows.models import FlowBatch, TelemetryFlow
 
 from ..factories import AccountFactory
 from ..reports.conftest import clock
+from ..verifier import TOOL, tool
 
 pytestmark = pytest.mark.django_db
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_log.py"
-_spec = importlib.util.spec_from_file_location("verify_audit_log", TOOL)
-tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tool)
 
 TRAINING = {"data_category": "content.transcript", "purpose": "ai.training.first_party"}
 

@@ -1,21 +1,17 @@
 """tools/verify_audit_log.py, the verifier an auditor runs without this code base: RFC 9162 vectors, exports, CLI."""
 import base64
 import hashlib
-import importlib.util
 import json
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_log.py"
-_spec = importlib.util.spec_from_file_location("verify_audit_log", TOOL)
-v = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(v)
+from ..verifier import TOOL
+from ..verifier import tool as v
 
 # The RFC 6962 test tree, from transparency-dev/merkle (commit 417fb0c3): testonly/constants.go holds the leaf
 # inputs and the roots for sizes 0..8; cmd/proofgen/main.go holds inclusionProofs and consistencyProofs, whose

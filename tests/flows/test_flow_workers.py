@@ -1,9 +1,7 @@
 """Flow batches judged by real workers on PostgreSQL and Redis, while workers, Redis and PostgreSQL fail."""
-import importlib.util
 import subprocess
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import orjson
 import pytest
@@ -22,6 +20,7 @@ from flows.validation import validate_flows
 from governance.selectors import compiled_policy
 
 from ..factories import AccountFactory
+from ..verifier import tool
 from ..workers import celery_worker, purge_queue, require_services, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -75,21 +74,13 @@ def assert_each_flow_judged_once(org, total):
     assert result.leaves_checked == total + AuditEvent.objects.filter(organization=org).count()
 
     audit.write_digest(org)
-    verifier = standalone_verifier()
+    verifier = tool
     for flow in TelemetryFlow.objects.filter(organization=org).order_by("?")[:25]:
         leaf_index, entry = leaf_of(flow)
         proof = proofs.inclusion_proof(org, leaf_index=leaf_index, entry=entry)
         root = bytes.fromhex(orjson.loads(proof["tree_head"]["body"])["root_hash"])
         assert verifier.verify_inclusion(leaf_index, proof["tree_size"], verifier.leaf_hash(entry),
                                          [bytes.fromhex(h) for h in proof["audit_path"]], root)
-
-
-def standalone_verifier():
-    path = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_log.py"
-    spec = importlib.util.spec_from_file_location("verify_audit_log", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_worker_killed_mid_run_judges_every_flow_exactly_once(org, people):
